@@ -1,0 +1,141 @@
+"""Helpers shared by the attention layers: argument checks and channel-width arithmetic.
+
+Every check raises before any work starts and names the argument, the value it got and what
+is allowed, so a bad configuration never surfaces as a backend traceback.
+"""
+
+import numbers
+
+import keras
+
+SUPPORTED_RANKS = (3, 4, 5)
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def make_divisible(value, divisor, min_value=None, round_limit=0.9):
+    """Round `value` to the nearest multiple of `divisor`, as timm does for reduced widths.
+
+    The result is at least `min_value` (default: `divisor`) and, when rounding down would lose
+    more than `1 - round_limit` of `value`, one `divisor` is added back.
+
+    Args:
+        value: the unrounded width, e.g. `channels / ratio`.
+        divisor: the multiple to round to.
+        min_value: the smallest width returned; defaults to `divisor`.
+        round_limit: fraction of `value` the result may not fall below (0 disables the check).
+
+    Returns:
+        The rounded width as an `int`.
+
+    Example:
+    >>> make_divisible(256 / 16, 8)
+    16
+    >>> make_divisible(24 / 16, 8)
+    8
+    """
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < round_limit * value:
+        rounded += divisor
+    return rounded
+
+
+def reduced_width(channels, ratio, min_channels, divisor=None, round_limit=0.0):
+    """Width of an attention bottleneck: `channels / ratio`, never below `min_channels`.
+
+    Without `divisor` the width is `floor(channels / ratio)` as in the SENet and SKNet papers
+    (the Caffe models); with one it is rounded like timm's `make_divisible`.
+    """
+    if divisor is None:
+        width = int(channels // ratio)
+    else:
+        width = make_divisible(channels / ratio, divisor, round_limit=round_limit)
+    return max(min_channels, width)
+
+
+def check_number(name, value, *, positive=True):
+    """Return `value` if it is a real number (and positive when asked), else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number, got {value!r} of type {type(value).__name__}.")
+    if positive and not value > 0:
+        raise ValueError(f"`{name}` must be > 0, got {value!r}.")
+    return value
+
+
+def check_int(name, value, *, minimum=1, allow_none=False):
+    """Return `value` if it is an int >= `minimum` (or None when allowed), else raise."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        allowed = "an integer or None" if allow_none else "an integer"
+        raise TypeError(
+            f"`{name}` must be {allowed}, got {value!r} of type {type(value).__name__}."
+        )
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def check_choice(name, value, choices):
+    """Return `value` if it is one of `choices`, else raise naming the allowed values."""
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}.")
+    return value
+
+
+def check_data_format(value):
+    """Resolve `data_format` (None means `keras.config.image_data_format()`) and validate it."""
+    if value is None:
+        value = keras.config.image_data_format()
+    return check_choice("data_format", value, DATA_FORMATS)
+
+
+def check_activation(name, value):
+    """Resolve a Keras activation name or callable, raising a ValueError naming `name`."""
+    try:
+        return keras.activations.get(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"`{name}` must be a Keras activation name or a callable, got {value!r}."
+        ) from error
+
+
+def channel_axis(data_format):
+    """The channel axis of a feature map in `data_format`."""
+    return -1 if data_format == "channels_last" else 1
+
+
+def check_feature_map(layer_name, input_shape, data_format):
+    """Validate a feature-map shape and return its channel count.
+
+    The input must be a batch of 1D, 2D or 3D feature maps (rank 3, 4 or 5) whose channel
+    dimension is known and non-zero.
+    """
+    input_shape = tuple(input_shape)
+    if len(input_shape) not in SUPPORTED_RANKS:
+        raise ValueError(
+            f"{layer_name} expects a batch of 1D, 2D or 3D feature maps (input rank 3, 4 or 5), "
+            f"got an input of rank {len(input_shape)} with shape {input_shape}."
+        )
+    channels = input_shape[channel_axis(data_format)]
+    if channels is None or channels < 1:
+        raise ValueError(
+            f"{layer_name} needs a known, non-zero channel dimension; with "
+            f"data_format={data_format!r} the channel axis of input shape {input_shape} "
+            f"is {channels!r}."
+        )
+    return int(channels)
+
+
+def broadcast_shape(rank, channels, data_format):
+    """Shape that broadcasts a per-channel vector over a feature map of `rank` (batch first)."""
+    ones = [1] * (rank - 2)
+    if data_format == "channels_last":
+        return (-1, *ones, channels)
+    return (-1, channels, *ones)
+
+
+def attention_dtype(compute_dtype):
+    """The dtype attention weights are computed in: float32 under float16/bfloat16 compute."""
+    return "float32" if compute_dtype in ("float16", "bfloat16") else compute_dtype
