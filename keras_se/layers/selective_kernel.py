@@ -192,13 +192,9 @@ class SelectiveKernel(keras.layers.Layer):
                 f"`groups` ({self.groups}) must divide the {branch_in} input channels of each "
                 f"branch (input channels {in_channels}, split_input={self.split_input})."
             )
-        filters = self.filters or in_channels
-        if filters % self.groups:
-            raise ValueError(
-                f"`filters` ({filters}, taken from the input channels) must be divisible by "
-                f"`groups` ({self.groups})."
-            )
-        return branch_in, filters
+        # `filters` given explicitly was checked against `groups` at construction; the default
+        # (the input channels) is a multiple of `branch_in`, hence of `groups`.
+        return branch_in, self.filters or in_channels
 
     def _norm(self, name, axis, dtype):
         return keras.layers.BatchNormalization(

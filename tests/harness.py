@@ -1,0 +1,157 @@
+"""The shared test harness that every keras-se layer and model runs through.
+
+Modelled on keras-hub's `TestCase.run_layer_test`: one call checks output shapes, the config
+round trip, Sequential and functional use, mixed precision, that training reaches every weight,
+and `.keras` saving. Everything uses `keras.ops`, so the same checks run on every backend.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+
+MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+def to_numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def random_batch(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def check_output_shape(layer, x, expected_shape):
+    """The eager output, `compute_output_shape` and a symbolic call all agree with `expected_shape`."""
+    y = layer(x)
+    assert tuple(y.shape) == tuple(expected_shape)
+    assert tuple(layer.compute_output_shape(x.shape)) == tuple(expected_shape)
+    symbolic = layer(keras.Input(x.shape[1:]))
+    assert tuple(symbolic.shape) == (None, *tuple(expected_shape)[1:])
+
+
+def check_config_round_trip(layer, x):
+    """`get_config` is JSON-serializable and `from_config` rebuilds an identical layer."""
+    config = layer.get_config()
+    json.dumps(config)
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    clone(x)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(to_numpy(clone(x)), to_numpy(layer(x)), rtol=1e-6, atol=1e-6)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is type(layer)
+    assert restored.get_config() == config
+
+
+def check_sequential_and_functional(make_layer, x):
+    """The layer works in a Sequential and a functional model, which agree on the same weights."""
+    inputs = keras.Input(x.shape[1:])
+    functional = keras.Model(inputs, make_layer()(inputs))
+    sequential = keras.Sequential([keras.Input(x.shape[1:]), make_layer()])
+    sequential.set_weights(functional.get_weights())
+    np.testing.assert_allclose(
+        functional.predict(x, verbose=0), sequential.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
+def check_mixed_precision(make_layer, x, tolerance=0.05):
+    """Under each mixed policy: variables stay float32, the output is in the compute dtype and
+    close to the float32 layer's output with the same weights."""
+    reference = make_layer()
+    expected = to_numpy(reference(x))
+    for policy in MIXED_POLICIES:
+        layer = make_layer(dtype=policy)
+        layer(x)
+        layer.set_weights(reference.get_weights())
+        y = layer(x)
+        compute_dtype = keras.DTypePolicy(policy).compute_dtype
+        assert keras.backend.standardize_dtype(y.dtype) == compute_dtype, policy
+        for variable in layer.weights:
+            assert variable.dtype == "float32", (policy, variable.path, variable.dtype)
+        np.testing.assert_allclose(
+            to_numpy(keras.ops.cast(y, "float32")), expected, rtol=tolerance, atol=tolerance
+        )
+
+
+def check_fit_trains_every_weight(make_layer, x, classes=3, epochs=6):
+    """A few full-batch fit steps lower the loss and change every trainable weight of the layer."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(x.shape[1:])
+    layer = make_layer()
+    outputs = keras.layers.Dense(classes)(keras.layers.Flatten()(layer(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    labels = np.arange(len(x)) % classes
+    before = [to_numpy(v).copy() for v in layer.trainable_variables]
+    assert before, "the layer has no trainable weights"
+    losses = model.fit(x, labels, epochs=epochs, batch_size=len(x), verbose=0).history["loss"]
+    assert losses[-1] < losses[0], losses
+    for variable, old in zip(layer.trainable_variables, before, strict=True):
+        assert not np.allclose(to_numpy(variable), old), f"{variable.path} was not trained"
+    return model
+
+
+def check_keras_file_round_trip(model, x, directory):
+    """A `.keras` file loads back with `safe_mode=True` and predicts the same."""
+    path = directory / f"{model.name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6
+    )
+    return loaded
+
+
+_FRESH_LOADER = textwrap.dedent(
+    """
+    import sys, pathlib
+    import numpy as np
+    import keras
+    import keras_se  # registers the custom layers, as a user does before loading
+
+    for path in sorted(pathlib.Path(sys.argv[1]).glob("*.keras")):
+        model = keras.saving.load_model(path, safe_mode=True)
+        x = np.load(path.with_suffix(".x.npy"))
+        np.save(path.with_suffix(".loaded.npy"), model.predict(x, verbose=0))
+    """
+)
+
+
+def check_fresh_process_round_trip(models, directory):
+    """Save `{name: (model, x)}` as `.keras` files, load them all in a new Python process with
+    `safe_mode=True` and compare its predictions with this process's."""
+    for name, (model, x) in models.items():
+        path = directory / f"{name}.keras"
+        model.save(path)
+        np.save(path.with_suffix(".x.npy"), x)
+    result = subprocess.run(
+        [sys.executable, "-c", _FRESH_LOADER, str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name, (model, x) in models.items():
+        loaded = np.load(directory / f"{name}.loaded.npy")
+        np.testing.assert_allclose(loaded, model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+
+
+def run_layer_test(make_layer, x, expected_shape, tmp_path, mixed_precision_tolerance=0.05):
+    """Every harness check for one layer configuration.
+
+    `make_layer(**kwargs)` returns a fresh, unbuilt layer; `kwargs` may carry `dtype`.
+    """
+    layer = make_layer()
+    check_output_shape(layer, x, expected_shape)
+    check_config_round_trip(layer, x)
+    check_sequential_and_functional(make_layer, x)
+    check_mixed_precision(make_layer, x, mixed_precision_tolerance)
+    model = check_fit_trains_every_weight(make_layer, x)
+    check_keras_file_round_trip(model, x, tmp_path)
