@@ -25,7 +25,7 @@ def random_batch(shape, seed=0):
 
 
 def check_output_shape(layer, x, expected_shape):
-    """The eager output, `compute_output_shape` and a symbolic call all agree with `expected_shape`."""
+    """The eager output, `compute_output_shape` and a symbolic call agree with `expected_shape`."""
     y = layer(x)
     assert tuple(y.shape) == tuple(expected_shape)
     assert tuple(layer.compute_output_shape(x.shape)) == tuple(expected_shape)

@@ -1,0 +1,196 @@
+"""The package as a user meets it: install layout, imports, console script, demo and examples."""
+
+import importlib.metadata
+import os
+import pathlib
+import runpy
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import zipfile
+
+import keras
+import pytest
+
+import keras_se
+from keras_se import cli
+from keras_se.demo import MODEL_FILE, run_demo
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+
+def run_python(code, env=None, cwd=None):
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result.stdout
+
+
+def test_version_matches_the_installed_metadata():
+    assert importlib.metadata.version("keras-se") == keras_se.__version__
+
+
+def test_public_api():
+    assert keras_se.SqueezeExcite.__module__ == "keras_se.layers.squeeze_excite"
+    assert keras_se.applications.__name__ == "keras_se.applications"
+    for name in ("SqueezeExcite", "SelectiveKernel"):
+        registered = keras.saving.get_registered_object(f"keras_se>{name}")
+        assert registered is getattr(keras_se, name)
+
+
+@pytest.mark.parametrize("hook", ["build_wheel", "build_editable"])
+def test_applications_folder_installs_as_keras_se_applications(hook, tmp_path):
+    """Regular and editable wheels map the top-level applications/ folder.
+
+    The wheels come from setuptools' PEP 517 hooks, as pip builds them, and are unpacked into a
+    folder of their own: installing with pip would replace this environment's keras-se.
+    """
+    wheels, site_dir = tmp_path / "wheels", tmp_path / "site"
+    wheels.mkdir()
+    build = f"""
+        import setuptools.build_meta as backend
+        print(backend.{hook}({str(wheels)!r}))
+    """
+    wheel_name = run_python(build, cwd=REPO).split()[-1]
+    with zipfile.ZipFile(wheels / wheel_name) as wheel:
+        wheel.extractall(site_dir)
+    # keras from this environment (without running its .pth files, so without its own
+    # editable keras_se), keras_se only from the unpacked wheel, and not from the cwd.
+    check = f"""
+        import site, sys
+        sys.path.append({sysconfig.get_path("purelib")!r})
+        finders = len(sys.meta_path)
+        site.addsitedir({str(site_dir)!r})
+        sys.path.insert(0, {str(site_dir)!r})
+        sys.meta_path[:0] = sys.meta_path[finders:]  # the wheel's editable finder goes first
+        import keras_se.applications
+        print(keras_se.__file__)
+        print(keras_se.applications.__file__)
+    """
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", textwrap.dedent(check)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    package_file, applications_file = map(pathlib.Path, result.stdout.split())
+    if hook == "build_editable":
+        assert package_file == REPO / "keras_se" / "__init__.py"
+        assert applications_file == REPO / "applications" / "__init__.py"
+    else:
+        assert package_file == site_dir / "keras_se" / "__init__.py"
+        assert applications_file == site_dir / "keras_se" / "applications" / "__init__.py"
+
+
+def test_layers_run_on_jax_without_tensorflow():
+    """DESIGN.md: keras_se and keras_se.applications import and run where TensorFlow is absent."""
+    output = run_python(
+        """
+        import importlib.abc, sys
+
+        class NoTensorFlow(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("tensorflow", "tf_keras"):
+                    raise ImportError(f"{name} is blocked for this test")
+
+        sys.meta_path.insert(0, NoTensorFlow())
+        import numpy as np
+        import keras_se, keras_se.applications
+        x = np.ones((2, 8, 8, 16), "float32")
+        se, sk = keras_se.SqueezeExcite(ratio=4), keras_se.SelectiveKernel(8, min_channels=4)
+        print(se(x).shape, sk(x).shape)
+        print("tensorflow" in sys.modules)
+        """,
+        env={"KERAS_BACKEND": "jax"},
+    )
+    assert output.split("\n")[:2] == ["(2, 8, 8, 16) (2, 8, 8, 8)", "False"]
+
+
+def test_info_command(capsys):
+    assert cli.main(["info"]) == 0
+    output = capsys.readouterr().out
+    assert f"keras-se   {keras_se.__version__}" in output
+    assert f"backend    {keras.backend.backend()}" in output
+    assert "devices    cpu" in output
+
+
+def test_console_script_runs_on_the_torch_backend():
+    executable = shutil.which("keras-se", path=os.path.dirname(sys.executable))
+    assert executable, "the keras-se console script is not installed next to this Python"
+    result = subprocess.run(
+        [executable, "info"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "backend    torch" in result.stdout
+    assert "devices    cpu" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+        (["demo", "--batch-size", "-3"], "argument --batch-size: must be >= 1, got -3"),
+        (["train"], "invalid choice: 'train'"),
+    ],
+)
+def test_cli_rejects_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_demo_learns_the_digits_and_reloads_identically(tmp_path, capsys):
+    summary = run_demo(epochs=15, output_dir=tmp_path, verbose=0)
+    assert summary["val_accuracy"] >= 0.93, summary
+    assert summary["reload_max_abs_diff"] <= 1e-6
+    model_file = tmp_path / MODEL_FILE
+    assert summary["model_path"] == str(model_file)
+    saved = model_file.read_bytes()
+
+    # A second run into the same folder refuses before training and keeps the saved model.
+    assert cli.main(["demo", "--epochs", "1", "--output", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert model_file.read_bytes() == saved
+
+
+def run_example(name, **kwargs):
+    return runpy.run_path(str(EXAMPLES / f"{name}.py"))["main"](**kwargs)
+
+
+def test_example_se_sequential():
+    model, accuracy = run_example("se_sequential")
+    assert isinstance(model, keras.Sequential)
+    assert sum(isinstance(layer, keras_se.SqueezeExcite) for layer in model.layers) == 2
+    assert accuracy >= 0.85
+
+
+def test_example_se_functional_1d_round_trip():
+    model, accuracy, identical = run_example("se_functional")
+    assert model.get_layer("se1").reduced_channels_ == 12
+    assert identical
+    assert accuracy >= 0.9
+
+
+def test_example_sk_residual_block():
+    model, accuracy = run_example("sk_residual_block", epochs=3)
+    sk = model.get_layer("block2_sk")
+    assert (sk.strides, sk.groups, sk.branches) == (2, 4, 2)
+    assert model.get_layer("block2_out").output.shape == (None, 4, 4, 64)
+    assert accuracy >= 0.8
