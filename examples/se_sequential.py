@@ -6,12 +6,11 @@ Run: python examples/se_sequential.py   (needs `pip install "keras-se[demo]"` an
 import keras
 
 import keras_se
-from keras_se.demo import load_digits_images
+from keras_se.demo import fit_on_digits
 
 
 def main(epochs=30):
     keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_val, y_val) = load_digits_images()
     model = keras.Sequential(
         [
             keras.Input((8, 8, 1)),
@@ -23,9 +22,7 @@ def main(epochs=30):
             keras.layers.Dense(10, activation="softmax"),
         ]
     )
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
-    accuracy = model.evaluate(x_val, y_val, verbose=0)[1]
+    accuracy, _ = fit_on_digits(model, epochs)  # compile with Adam, fit, evaluate
     print(f"Sequential SE CNN: validation accuracy {accuracy:.2%}")
     return model, accuracy
 

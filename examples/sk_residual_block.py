@@ -6,7 +6,7 @@ Run: python examples/sk_residual_block.py   (needs `pip install "keras-se[demo]"
 import keras
 
 import keras_se
-from keras_se.demo import load_digits_images
+from keras_se.demo import fit_on_digits
 
 
 def sk_bottleneck(x, filters, strides=1, groups=4, name="block"):
@@ -33,16 +33,13 @@ def sk_bottleneck(x, filters, strides=1, groups=4, name="block"):
 
 def main(epochs=10):
     keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_val, y_val) = load_digits_images()
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
     x = sk_bottleneck(x, 64, name="block1")
     x = sk_bottleneck(x, 64, strides=2, name="block2")  # 8x8 -> 4x4; the dilated branch too
     outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, outputs, name="sk_resnet_tiny")
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
-    accuracy = model.evaluate(x_val, y_val, verbose=0)[1]
+    accuracy, _ = fit_on_digits(model, epochs)  # compile with Adam, fit, evaluate
     print(f"Residual SK network: validation accuracy {accuracy:.2%}")
     return model, accuracy
 

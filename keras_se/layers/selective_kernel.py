@@ -120,7 +120,7 @@ class SelectiveKernel(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> sk = SelectiveKernel(filters=64, groups=32, ratio=16, min_channels=32)
-    >>> sk(np.ones((2, 16, 16, 64), "float32")).shape
+    >>> tuple(sk(np.ones((2, 16, 16, 64), "float32")).shape)
     (2, 16, 16, 64)
     >>> sk.branches, sk.attention_channels_
     (2, 32)

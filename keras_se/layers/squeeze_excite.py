@@ -60,7 +60,7 @@ class SqueezeExcite(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> se = SqueezeExcite(ratio=16)
-    >>> se(np.ones((2, 8, 8, 64), "float32")).shape
+    >>> tuple(se(np.ones((2, 8, 8, 64), "float32")).shape)
     (2, 8, 8, 64)
     >>> se.reduced_channels_
     4
