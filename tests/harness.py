@@ -24,6 +24,21 @@ def random_batch(shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")
 
 
+def randomize_weights(layer, seed=1):
+    """Give every weight a non-trivial random value: BN variances positive, gammas near 1, so
+    that inference-mode BatchNorm and every bias matter in numerical comparisons."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for weight in layer.weights:
+        value = rng.normal(scale=0.3, size=weight.shape)
+        if weight.path.endswith("moving_variance"):
+            value = rng.uniform(0.5, 2.0, size=weight.shape)
+        elif weight.path.endswith("gamma"):
+            value = 1.0 + value
+        values.append(value.astype("float32"))
+    layer.set_weights(values)
+
+
 def check_output_shape(layer, x, expected_shape):
     """The eager output, `compute_output_shape` and a symbolic call agree with `expected_shape`."""
     y = layer(x)

@@ -32,6 +32,8 @@ def make_divisible(value, divisor, min_value=None, round_limit=0.9):
     16
     >>> make_divisible(24 / 16, 8)
     8
+    >>> make_divisible(24 / 16, 8, min_value=4)
+    4
     """
     min_value = divisor if min_value is None else min_value
     rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
@@ -53,11 +55,11 @@ def reduced_width(channels, ratio, min_channels, divisor=None, round_limit=0.0):
     return max(min_channels, width)
 
 
-def check_number(name, value, *, positive=True):
-    """Return `value` if it is a real number (and positive when asked), else raise."""
+def check_number(name, value):
+    """Return `value` if it is a positive real number, else raise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a number, got {value!r} of type {type(value).__name__}.")
-    if positive and not value > 0:
+    if not value > 0:
         raise ValueError(f"`{name}` must be > 0, got {value!r}.")
     return value
 
@@ -126,6 +128,12 @@ def check_feature_map(layer_name, input_shape, data_format):
             f"is {channels!r}."
         )
     return int(channels)
+
+
+def spatial_axes(rank, data_format):
+    """The spatial axes of a feature map of `rank` (batch first) in `data_format`."""
+    channels = channel_axis(data_format) % rank
+    return tuple(i for i in range(1, rank) if i != channels)
 
 
 def broadcast_shape(rank, channels, data_format):

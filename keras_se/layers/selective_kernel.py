@@ -211,13 +211,9 @@ class SelectiveKernel(keras.layers.Layer):
             for kernel, dilation in zip(self.kernel_sizes, self.dilation_rates, strict=True)
         ]
 
-    def _spatial_axes(self, rank):
-        axis = common.channel_axis(self.data_format) % rank
-        return tuple(i for i in range(1, rank) if i != axis)
-
     def _resize(self, shape, pad, step):
         """A static shape after padding by `pad` per side and subsampling by `step`."""
-        spatial = self._spatial_axes(len(shape))
+        spatial = common.spatial_axes(len(shape), self.data_format)
         return tuple(
             math.ceil((d + 2 * pad) / step) if i in spatial and d is not None else d
             for i, d in enumerate(shape)
@@ -227,14 +223,14 @@ class SelectiveKernel(keras.layers.Layer):
         if pad == 0:
             return inputs
         rank = len(inputs.shape)
-        spatial = self._spatial_axes(rank)
+        spatial = common.spatial_axes(rank, self.data_format)
         return ops.pad(inputs, [(pad, pad) if i in spatial else (0, 0) for i in range(rank)])
 
     def _subsample(self, inputs, step):
         if step == 1:
             return inputs
         rank = len(inputs.shape)
-        spatial = self._spatial_axes(rank)
+        spatial = common.spatial_axes(rank, self.data_format)
         return inputs[
             tuple(slice(None, None, step) if i in spatial else slice(None) for i in range(rank))
         ]
@@ -308,7 +304,7 @@ class SelectiveKernel(keras.layers.Layer):
         fused = paths[0]
         for path in paths[1:]:
             fused = fused + path
-        pooled = ops.mean(fused, axis=self._spatial_axes(rank))
+        pooled = ops.mean(fused, axis=common.spatial_axes(rank, self.data_format))
         hidden = self.activation(
             self.attention_norm(self.attention_reduce(pooled), training=training)
         )
@@ -325,7 +321,7 @@ class SelectiveKernel(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
         axis = common.channel_axis(self.data_format) % len(input_shape)
-        spatial = self._spatial_axes(len(input_shape))
+        spatial = common.spatial_axes(len(input_shape), self.data_format)
         filters = self.filters or input_shape[axis]
         return tuple(
             filters

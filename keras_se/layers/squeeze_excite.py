@@ -16,7 +16,7 @@ GATES = ("sigmoid", "hard_sigmoid")
 MODES = ("channel", "spatial", "concurrent")
 
 
-def apply_gate(gate, logits):
+def _apply_gate(gate, logits):
     """Apply the named gate: `sigmoid`, or `hard_sigmoid` defined as relu6(x + 3) / 6."""
     if gate == "sigmoid":
         return ops.sigmoid(logits)
@@ -103,33 +103,35 @@ class SqueezeExcite(keras.layers.Layer):
         self.data_format = common.check_data_format(data_format)
         self.reduced_channels_ = None
 
-    def _weight_kwargs(self):
+    def _weight_kwargs(self, dtype):
         return dict(
             use_bias=self.use_bias,
             kernel_initializer=self.kernel_initializer,
             bias_initializer=self.bias_initializer,
             kernel_regularizer=self.kernel_regularizer,
             bias_regularizer=self.bias_regularizer,
-            dtype=common.attention_dtype(self.compute_dtype),
+            dtype=dtype,
         )
 
     def build(self, input_shape):
         channels = common.check_feature_map("SqueezeExcite", input_shape, self.data_format)
+        gate_dtype = common.attention_dtype(self.compute_dtype)
         if self.mode in ("channel", "concurrent"):
             self.reduced_channels_ = self.reduced_channels or common.reduced_width(
                 channels, self.ratio, self.min_channels, self.divisor
             )
             self.reduce = keras.layers.Dense(
-                self.reduced_channels_, name="reduce", **self._weight_kwargs()
+                self.reduced_channels_, name="reduce", **self._weight_kwargs(gate_dtype)
             )
-            self.expand = keras.layers.Dense(channels, name="expand", **self._weight_kwargs())
+            self.expand = keras.layers.Dense(
+                channels, name="expand", **self._weight_kwargs(gate_dtype)
+            )
             self.reduce.build((None, channels))
             self.expand.build((None, self.reduced_channels_))
         if self.mode in ("spatial", "concurrent"):
             # A 1x1 convolution to one map, written as a contraction over the channel axis: it
             # works for every rank and data format (TensorFlow's CPU convolutions are NHWC-only)
             # and, with autocast off, keeps the gate in float32 under mixed precision.
-            gate_dtype = common.attention_dtype(self.compute_dtype)
             self.spatial_kernel = self.add_weight(
                 name="spatial_kernel",
                 shape=(channels,),
@@ -152,7 +154,7 @@ class SqueezeExcite(keras.layers.Layer):
     def _channel_gate(self, inputs):
         rank = len(inputs.shape)
         axis = common.channel_axis(self.data_format) % rank
-        spatial_axes = tuple(i for i in range(1, rank) if i != axis)
+        spatial_axes = common.spatial_axes(rank, self.data_format)
         if self.squeeze == "avg":
             squeezed = ops.mean(inputs, axis=spatial_axes)
         elif self.squeeze == "max":
@@ -162,7 +164,7 @@ class SqueezeExcite(keras.layers.Layer):
                 ops.mean(inputs, axis=spatial_axes) + ops.max(inputs, axis=spatial_axes)
             )
         hidden = self.activation(self.reduce(squeezed))
-        gate = apply_gate(self.gate, self.expand(hidden))
+        gate = _apply_gate(self.gate, self.expand(hidden))
         channels = inputs.shape[axis]
         return ops.reshape(gate, common.broadcast_shape(rank, channels, self.data_format))
 
@@ -172,7 +174,7 @@ class SqueezeExcite(keras.layers.Layer):
         logits = ops.tensordot(ops.cast(inputs, kernel.dtype), kernel, axes=([axis], [0]))
         if self.spatial_bias is not None:
             logits = logits + self.spatial_bias
-        return apply_gate(self.gate, ops.expand_dims(logits, axis))
+        return _apply_gate(self.gate, ops.expand_dims(logits, axis))
 
     def call(self, inputs):
         if self.mode == "channel":

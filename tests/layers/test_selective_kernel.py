@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import numpy_reference as ref
 import pytest
-from harness import random_batch, run_layer_test, to_numpy
+from harness import random_batch, randomize_weights, run_layer_test, to_numpy
 
 from keras_se import SelectiveKernel
 
@@ -14,20 +14,6 @@ needs_nchw_convolutions = pytest.mark.skipif(
     reason="TensorFlow's CPU kernels run convolutions in NHWC only (keras.layers.Conv2D "
     "fails the same way); the JAX and PyTorch runs of this suite cover channels_first",
 )
-
-
-def randomize(layer, seed=1):
-    """Random weights everywhere, with positive BN variances, so inference BN is non-trivial."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for w in layer.weights:
-        value = rng.normal(scale=0.3, size=w.shape)
-        if w.path.endswith("moving_variance"):
-            value = rng.uniform(0.5, 2.0, size=w.shape)
-        elif w.path.endswith("gamma"):
-            value = 1.0 + value
-        values.append(value.astype("float32"))
-    layer.set_weights(values)
 
 
 def bn_weights(norm):
@@ -93,7 +79,7 @@ def test_matches_numpy_reference_in_inference(name):
     x = random_batch(shape)
     layer = SelectiveKernel(**kwargs)
     layer(x)
-    randomize(layer)
+    randomize_weights(layer)
     np.testing.assert_allclose(
         to_numpy(layer(x, training=False)), reference_output(layer, x), rtol=1e-4, atol=1e-4
     )
@@ -106,7 +92,7 @@ def test_matches_numpy_reference_channels_first(name):
     x = np.moveaxis(random_batch(shape), -1, 1)
     layer = SelectiveKernel(**kwargs, data_format="channels_first")
     layer(x)
-    randomize(layer)
+    randomize_weights(layer)
     np.testing.assert_allclose(to_numpy(layer(x)), reference_output(layer, x), rtol=1e-4, atol=1e-4)
 
 
@@ -115,7 +101,7 @@ def test_training_uses_batch_statistics_and_updates_moving_averages():
     x = random_batch(shape)
     layer = SelectiveKernel(**kwargs)
     layer(x)
-    randomize(layer)
+    randomize_weights(layer)
     expected = reference_output(layer, x, training=True)  # batch statistics everywhere
     moving_before = to_numpy(layer.norms[0].moving_mean).copy()
     attention_before = to_numpy(layer.attention_norm.moving_mean).copy()
@@ -134,7 +120,7 @@ def test_softmax_is_across_branches_not_channels():
     x = random_batch((2, 6, 6, 8))
     layer = SelectiveKernel(filters=8, dilation_rate=[1, 1, 1], min_channels=4)
     layer(x)
-    randomize(layer)
+    randomize_weights(layer)
     for conv, norm in zip(layer.convs[1:], layer.norms[1:], strict=True):
         conv.set_weights(layer.convs[0].get_weights())
         norm.set_weights(layer.norms[0].get_weights())

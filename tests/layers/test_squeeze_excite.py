@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import numpy_reference as ref
 import pytest
-from harness import random_batch, run_layer_test, to_numpy
+from harness import random_batch, randomize_weights, run_layer_test, to_numpy
 
 from keras_se import SqueezeExcite
 
@@ -14,14 +14,6 @@ SHAPES = {  # (rank, data_format) -> input shape
     (5, "channels_last"): (2, 3, 4, 5, 24),
     (5, "channels_first"): (2, 24, 3, 4, 5),
 }
-
-
-def randomize(layer, seed=1):
-    """Give every weight (biases too) non-trivial random values."""
-    rng = np.random.default_rng(seed)
-    layer.set_weights(
-        [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.get_weights()]
-    )
 
 
 def se_weights(layer):
@@ -41,7 +33,7 @@ def se_weights(layer):
 
 def assert_matches_reference(layer, x, **reference_kwargs):
     layer(x)
-    randomize(layer)
+    randomize_weights(layer)
     expected = ref.from_channels_last(
         ref.squeeze_excite(
             ref.to_channels_last(x, layer.data_format), se_weights(layer), **reference_kwargs
