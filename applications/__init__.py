@@ -1,13 +1,47 @@
 """Model families built on the keras-se layers, installed as `keras_se.applications`.
 
 This folder lives at the top of the repository and is mapped to `keras_se.applications` by
-`pyproject.toml`, for regular and editable installs alike. The SE-ResNet, SE-Inception,
-SE-MobileNet and SKNet constructors arrive here with their own issues.
+`pyproject.toml`, for regular and editable installs alike. Every constructor has the
+`keras.applications` signature (`include_top, weights, input_tensor, input_shape, pooling,
+classes, classifier_activation, name`).
 
 Example:
->>> import keras_se.applications
->>> keras_se.applications.__name__
-'keras_se.applications'
+>>> from keras_se.applications import SEResNet50
+>>> model = SEResNet50(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg")
+>>> model.output_shape
+(None, 2048)
 """
 
-__all__ = []
+from keras_se.applications.resnet import (
+    ResNet,
+    SENet154,
+    SEResNet18,
+    SEResNet34,
+    SEResNet50,
+    SEResNet101,
+    SEResNet152,
+    SEResNeXt50,
+    SEResNeXt101,
+    SKNet26,
+    SKNet50,
+    SKNet101,
+    SKResNet18,
+    SKResNet34,
+)
+
+__all__ = [
+    "ResNet",
+    "SENet154",
+    "SEResNeXt50",
+    "SEResNeXt101",
+    "SEResNet18",
+    "SEResNet34",
+    "SEResNet50",
+    "SEResNet101",
+    "SEResNet152",
+    "SKNet26",
+    "SKNet50",
+    "SKNet101",
+    "SKResNet18",
+    "SKResNet34",
+]

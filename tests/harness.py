@@ -39,6 +39,26 @@ def randomize_weights(layer, seed=1):
     layer.set_weights(values)
 
 
+def randomize_statistics(model, seed=1):
+    """Random BatchNorm statistics, gammas, betas and biases; kernels keep their initialization.
+
+    Deep networks keep a sane output scale this way, while every BatchNorm and bias still
+    changes the output, so numerical comparisons see them.
+    """
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        name = weight.path.rsplit("/", 1)[-1]
+        if name == "moving_variance":
+            value = rng.uniform(0.5, 2.0, size=weight.shape)
+        elif name == "gamma":
+            value = rng.uniform(0.5, 1.5, size=weight.shape)
+        elif name in ("beta", "moving_mean", "bias"):
+            value = rng.normal(scale=0.2, size=weight.shape)
+        else:
+            continue
+        weight.assign(value.astype("float32"))
+
+
 def check_output_shape(layer, x, expected_shape):
     """The eager output, `compute_output_shape` and a symbolic call agree with `expected_shape`."""
     y = layer(x)

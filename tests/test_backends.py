@@ -1,4 +1,5 @@
-"""The layer test suite again, on every other Keras backend, each in its own process."""
+"""The layer tests and the portable application tests again, on every other Keras backend,
+each in its own process."""
 
 import os
 import pathlib
@@ -15,7 +16,16 @@ BACKENDS = ("tensorflow", "jax", "torch")
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if b != keras.backend.backend()])
 def test_layer_suite_passes_on_backend(backend):
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/layers", "-q", "-p", "no:cacheprovider"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/layers",
+            "tests/applications/test_portable.py",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
         capture_output=True,
         text=True,
         timeout=1200,

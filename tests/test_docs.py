@@ -11,6 +11,10 @@ import keras_se
 MODULES = sorted(
     {"keras_se", "keras_se.applications"}
     | {m.name for m in pkgutil.walk_packages(keras_se.__path__, "keras_se.")}
+    | {
+        m.name
+        for m in pkgutil.walk_packages(keras_se.applications.__path__, "keras_se.applications.")
+    }
 )
 
 

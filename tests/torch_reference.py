@@ -1,0 +1,122 @@
+"""An independent PyTorch forward pass of the ResNet family, written from timm's code.
+
+It takes the architecture from its arguments (as timm's `ResNet(block, layers, ...)` and the
+legacy `SENet` do), PyTorch's own symmetric padding and ceil-mode pooling, and only the weight
+values from a Keras model, looked up by the layer names keras-se promises. Agreement with the
+Keras model therefore checks the structure (strides, paddings, pools, shortcuts, where the
+attention sits) and the layer naming, independently of how the Keras graph was built.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+def _tensor(array):
+    return torch.from_numpy(np.ascontiguousarray(array, dtype="float32"))
+
+
+def _conv(x, kernel, stride=1, groups=1, dilation=1):
+    """A PyTorch convolution with a Keras (H, W, in/groups, out) kernel and timm's padding."""
+    padding = dilation * (kernel.shape[0] - 1) // 2
+    weight = _tensor(kernel.transpose(3, 2, 0, 1))
+    return F.conv2d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def _batch_norm(x, layer, eps=1e-5):
+    gamma, beta, mean, variance = (_tensor(w) for w in layer.get_weights())
+    return F.batch_norm(x, mean, variance, gamma, beta, training=False, eps=eps)
+
+
+def _conv_bn(x, model, prefix, suffix, stride=1, groups=1, relu=True):
+    (kernel,) = model.get_layer(f"{prefix}conv{suffix}").get_weights()
+    x = _batch_norm(_conv(x, kernel, stride, groups), model.get_layer(f"{prefix}bn{suffix}"))
+    return F.relu(x) if relu else x
+
+
+def _squeeze_excite(x, layer):
+    """timm's SEModule: mean -> fc1 (bias) -> ReLU -> fc2 (bias) -> sigmoid -> scale."""
+    reduce_kernel, reduce_bias = layer.reduce.get_weights()
+    expand_kernel, expand_bias = layer.expand.get_weights()
+    squeezed = x.mean(dim=(2, 3))
+    hidden = F.relu(squeezed @ _tensor(reduce_kernel) + _tensor(reduce_bias))
+    gate = torch.sigmoid(hidden @ _tensor(expand_kernel) + _tensor(expand_bias))
+    return x * gate[:, :, None, None]
+
+
+def _selective_kernel(x, layer, stride, groups, split_input):
+    """timm's SelectiveKernel: 3x3 and 3x3 dilated 2 paths, attention softmax over paths."""
+    inputs = torch.chunk(x, 2, dim=1) if split_input else (x, x)
+    paths = []
+    branches = zip(inputs, layer.convs, layer.norms, (1, 2), strict=True)
+    for path_input, conv, norm, dilation in branches:
+        y = _conv(path_input, conv.get_weights()[0], stride, groups, dilation)
+        paths.append(F.relu(_batch_norm(y, norm)))
+    stacked = torch.stack(paths, dim=1)  # (N, M, C, H, W)
+    pooled = stacked.sum(dim=1).mean(dim=(2, 3))
+    hidden = pooled @ _tensor(layer.attention_reduce.get_weights()[0])
+    hidden = F.relu(_batch_norm(hidden, layer.attention_norm))
+    logits = hidden @ _tensor(layer.attention_select.get_weights()[0])
+    weights = torch.softmax(logits.reshape(len(x), 2, -1), dim=1)
+    return (stacked * weights[:, :, :, None, None]).sum(dim=1)
+
+
+def _block(x, model, prefix, planes, stride, arch):
+    block, attention = arch["block"], arch.get("attention")
+    out_channels = planes * EXPANSION[block]
+    shortcut = x
+    if stride != 1 or x.shape[1] != out_channels:
+        (kernel,) = model.get_layer(f"{prefix}shortcut_conv").get_weights()
+        shortcut = _batch_norm(_conv(x, kernel, stride), model.get_layer(f"{prefix}shortcut_bn"))
+    groups = arch.get("groups", 1)
+    split_input = arch.get("split_input", False)
+    if block == "basic":
+        if attention == "sk":
+            x = _selective_kernel(x, model.get_layer(f"{prefix}sk"), stride, 1, split_input)
+        else:
+            x = _conv_bn(x, model, prefix, 1, stride)
+        x = _conv_bn(x, model, prefix, 2, relu=False)
+    else:
+        stride_1x1, stride_3x3 = (stride, 1) if arch.get("stride_in_1x1") else (1, stride)
+        x = _conv_bn(x, model, prefix, 1, stride_1x1)
+        if attention == "sk":
+            x = _selective_kernel(x, model.get_layer(f"{prefix}sk"), stride_3x3, groups, False)
+        else:
+            x = _conv_bn(x, model, prefix, 2, stride_3x3, groups)
+        x = _conv_bn(x, model, prefix, 3, relu=False)
+    if attention == "se":
+        x = _squeeze_excite(x, model.get_layer(f"{prefix}se"))
+    return F.relu(x + shortcut)
+
+
+def resnet_forward(model, images, arch):
+    """Logits (or pooled features) of `model`'s weights run through PyTorch.
+
+    Args:
+        model: a keras-se ResNet-family model, used only as a source of weights by layer name.
+        images: NHWC float32 numpy images.
+        arch: the architecture as timm describes it: `depths`, `block`, `attention`, `groups`,
+            `stride_in_1x1`, `stem` ("7x7" or "deep"), `stem_pool` ("pad" or "ceil"),
+            `split_input` (SK basic blocks), `include_top`.
+    """
+    with torch.no_grad():
+        x = _tensor(images.transpose(0, 3, 1, 2))
+        stem_convs = 3 if arch.get("stem") == "deep" else 1
+        for index in range(1, stem_convs + 1):
+            x = _conv_bn(x, model, "stem_", index, stride=2 if index == 1 else 1)
+        if arch["stem_pool"] == "ceil":
+            x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+        else:
+            x = F.max_pool2d(x, 3, 2, padding=1)
+        for stage, depth in enumerate(arch["depths"], 1):
+            for index in range(depth):
+                stride = 2 if stage > 1 and index == 0 else 1
+                prefix = f"stage{stage}_block{index + 1}_"
+                x = _block(x, model, prefix, 64 * 2 ** (stage - 1), stride, arch)
+        x = x.mean(dim=(2, 3))
+        if arch.get("include_top", True):
+            kernel, bias = model.get_layer("predictions").get_weights()
+            x = x @ _tensor(kernel) + _tensor(bias)
+        return x.numpy()
