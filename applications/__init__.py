@@ -12,6 +12,13 @@ Example:
 (None, 2048)
 """
 
+from keras_se.applications.inception import (
+    ScaledResidual,
+    SEBNInception,
+    SEInceptionResNetV2,
+    SEInceptionV3,
+)
+from keras_se.applications.mobilenet import SEMobileNet, SEMobileNetV2
 from keras_se.applications.resnet import (
     ResNet,
     SENet154,
@@ -31,6 +38,11 @@ from keras_se.applications.resnet import (
 
 __all__ = [
     "ResNet",
+    "SEBNInception",
+    "SEInceptionResNetV2",
+    "SEInceptionV3",
+    "SEMobileNet",
+    "SEMobileNetV2",
     "SENet154",
     "SEResNeXt50",
     "SEResNeXt101",
@@ -44,4 +56,5 @@ __all__ = [
     "SKNet101",
     "SKResNet18",
     "SKResNet34",
+    "ScaledResidual",
 ]

@@ -298,7 +298,7 @@ def ResNet(
         pooling=pooling,
         classes=classes,
         classifier_activation=classifier_activation,
-        timm_twin=timm_twin,
+        pretrained_source=f"the timm checkpoint {timm_twin!r}" if timm_twin else None,
     )
     design = _Design(
         block=block,

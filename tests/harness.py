@@ -133,6 +133,22 @@ def check_fit_trains_every_weight(make_layer, x, classes=3, epochs=6):
     return model
 
 
+def fit_briefly(model, x, y, epochs=5):
+    """Fit `model` full-batch on `(x, y)` with Adam; return the trainable weights before
+    training and the loss of every epoch."""
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    before = [to_numpy(w).copy() for w in model.trainable_weights]
+    losses = model.fit(x, y, epochs=epochs, batch_size=len(x), verbose=0).history["loss"]
+    return before, losses
+
+
+def check_trained(model, before, losses):
+    """The loss went down and every trainable weight changed (gradients reach every layer)."""
+    assert losses[-1] < losses[0], losses
+    for weight, old in zip(model.trainable_weights, before, strict=True):
+        assert not np.array_equal(to_numpy(weight), old), f"{weight.path} was not trained"
+
+
 def check_keras_file_round_trip(model, x, directory):
     """A `.keras` file loads back with `safe_mode=True` and predicts the same."""
     path = directory / f"{model.name}.keras"

@@ -1,8 +1,10 @@
-"""An independent PyTorch forward pass of the ResNet family, written from timm's code.
+"""Independent PyTorch forward passes of the ResNet family (written from timm's code) and of
+SE-BN-Inception (written from the Caffe model and its PyTorch port).
 
-It takes the architecture from its arguments (as timm's `ResNet(block, layers, ...)` and the
-legacy `SENet` do), PyTorch's own symmetric padding and ceil-mode pooling, and only the weight
-values from a Keras model, looked up by the layer names keras-se promises. Agreement with the
+They take the architecture from their arguments or their own code (as timm's
+`ResNet(block, layers, ...)` and the legacy `SENet` do), PyTorch's own symmetric padding,
+ceil-mode pooling and padded averages, and only the weight values (hence the widths) from a
+Keras model, looked up by the layer names keras-se promises. Agreement with the
 Keras model therefore checks the structure (strides, paddings, pools, shortcuts, where the
 attention sits) and the layer naming, independently of how the Keras graph was built.
 """
@@ -30,10 +32,16 @@ def _batch_norm(x, layer, eps=1e-5):
     return F.batch_norm(x, mean, variance, gamma, beta, training=False, eps=eps)
 
 
-def _conv_bn(x, model, prefix, suffix, stride=1, groups=1, relu=True):
-    (kernel,) = model.get_layer(f"{prefix}conv{suffix}").get_weights()
-    x = _batch_norm(_conv(x, kernel, stride, groups), model.get_layer(f"{prefix}bn{suffix}"))
+def _named_conv_bn(x, model, conv_name, bn_name, stride=1, groups=1, relu=True):
+    (kernel,) = model.get_layer(conv_name).get_weights()
+    x = _batch_norm(_conv(x, kernel, stride, groups), model.get_layer(bn_name))
     return F.relu(x) if relu else x
+
+
+def _conv_bn(x, model, prefix, suffix, stride=1, groups=1, relu=True):
+    return _named_conv_bn(
+        x, model, f"{prefix}conv{suffix}", f"{prefix}bn{suffix}", stride, groups, relu
+    )
 
 
 def _squeeze_excite(x, layer):
@@ -120,3 +128,36 @@ def resnet_forward(model, images, arch):
             kernel, bias = model.get_layer("predictions").get_weights()
             x = x @ _tensor(kernel) + _tensor(bias)
         return x.numpy()
+
+
+BN_INCEPTION_MODULES = ("3a", "3b", "3c", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
+
+
+def bn_inception_forward(model, images):
+    """Logits of an SE-BN-Inception: Caffe's ceil-mode max pools, average pools that count
+    their zero padding, the stride-2 modules 3c and 4e, a max-pool branch in 5b, and SE on
+    every module's concatenated output."""
+
+    def unit(x, name, stride=1):
+        return _named_conv_bn(x, model, name, f"{name}_bn", stride)
+
+    with torch.no_grad():
+        x = _tensor(images.transpose(0, 3, 1, 2))
+        x = F.max_pool2d(unit(x, "conv1_7x7_s2", 2), 3, 2, ceil_mode=True)
+        x = unit(unit(x, "conv2_3x3_reduce"), "conv2_3x3")
+        x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+        for module in BN_INCEPTION_MODULES:
+            prefix = f"inception_{module}_"
+            stride = 2 if module in ("3c", "4e") else 1
+            branches = [] if stride == 2 else [unit(x, f"{prefix}1x1")]
+            branches.append(unit(unit(x, f"{prefix}3x3_reduce"), f"{prefix}3x3", stride))
+            y = unit(unit(x, f"{prefix}double_3x3_reduce"), f"{prefix}double_3x3_1")
+            branches.append(unit(y, f"{prefix}double_3x3_2", stride))
+            if stride == 2:
+                branches.append(F.max_pool2d(x, 3, 2, ceil_mode=True))
+            else:
+                pool = F.max_pool2d if module == "5b" else F.avg_pool2d
+                branches.append(unit(pool(x, 3, 1, padding=1), f"{prefix}pool_proj"))
+            x = _squeeze_excite(torch.cat(branches, dim=1), model.get_layer(f"{prefix}se"))
+        kernel, bias = model.get_layer("predictions").get_weights()
+        return (x.mean(dim=(2, 3)) @ _tensor(kernel) + _tensor(bias)).numpy()

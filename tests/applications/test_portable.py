@@ -14,6 +14,12 @@ from keras_se import applications
 
 CONSTRUCTORS = [applications.SEResNet18, applications.SKResNet18]
 ATTENTION = {applications.SEResNet18: "se", applications.SKResNet18: "sk"}
+# Models of the other families, small enough for every backend: (constructor, options, size).
+OTHER_FAMILIES = {
+    "SEBNInception": (applications.SEBNInception, {}, 45),
+    "SEMobileNet": (applications.SEMobileNet, {"alpha": 0.25}, 45),
+    "SEMobileNetV2": (applications.SEMobileNetV2, {"alpha": 0.35}, 45),
+}
 
 
 def runs_channels_first():
@@ -74,3 +80,20 @@ def test_trains_and_round_trips_on_this_backend(constructor, tmp_path):
     for weight, old in zip(attention.trainable_weights, before, strict=True):
         assert not np.array_equal(to_numpy(weight), old), weight.path
     check_keras_file_round_trip(model, x[:2], tmp_path)
+
+
+@pytest.mark.skipif(not runs_channels_first(), reason="TensorFlow CPU kernels are NHWC only")
+@pytest.mark.parametrize("name", OTHER_FAMILIES)
+def test_other_families_predict_the_same_channels_first(name, channels_first):
+    constructor, options, size = OTHER_FAMILIES[name]
+    first = constructor(input_shape=(3, size, size), classes=5, **options)
+    keras.config.set_image_data_format("channels_last")
+    last = constructor(input_shape=(size, size, 3), classes=5, **options)
+    first.set_weights(last.get_weights())
+    x = random_batch((2, size, size, 3))
+    np.testing.assert_allclose(
+        first.predict(x.transpose(0, 3, 1, 2), verbose=0),
+        last.predict(x, verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
