@@ -131,6 +131,11 @@ def model_input(input_tensor, input_shape, *, include_top, default_size, min_siz
     """
     data_format = keras.config.image_data_format()
     if input_tensor is not None:
+        if not keras.backend.is_keras_tensor(input_tensor):
+            raise TypeError(
+                "`input_tensor` must be a Keras tensor (from `keras.Input` or a layer called on "
+                f"one), got {type(input_tensor).__name__}."
+            )
         tensor_shape = tuple(input_tensor.shape)
         if len(tensor_shape) != 4:
             raise ValueError(
@@ -156,11 +161,8 @@ def model_input(input_tensor, input_shape, *, include_top, default_size, min_siz
     if input_tensor is None:
         images = keras.Input(shape)
         return images, images
-    if keras.backend.is_keras_tensor(input_tensor):
-        sources = keras.utils.get_source_inputs(input_tensor)
-        return sources[0] if len(sources) == 1 else sources, input_tensor
-    images = keras.Input(tensor=input_tensor, shape=shape)
-    return images, images
+    sources = keras.utils.get_source_inputs(input_tensor)
+    return sources[0] if len(sources) == 1 else sources, input_tensor
 
 
 def classifier_head(x, *, include_top, pooling, classes, classifier_activation, dropout_rate=0.0):

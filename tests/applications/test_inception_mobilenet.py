@@ -194,7 +194,9 @@ FAMILIES = {
     "SEInceptionV3": dict(input_shape=(75, 75, 3)),
     "SEInceptionResNetV2": dict(input_shape=(75, 75, 3)),
     "SEBNInception": dict(input_shape=(32, 32, 3)),
-    "SEMobileNet": dict(input_shape=(32, 32, 3), alpha=0.25),
+    # alpha 0.5, not 0.25: at 0.25 some SE layers are 2 units wide, and with ReLU6 inputs
+    # both can be dead for a whole batch, leaving their `reduce` FC without gradient.
+    "SEMobileNet": dict(input_shape=(32, 32, 3), alpha=0.5),
     "SEMobileNetV2": dict(input_shape=(32, 32, 3), alpha=0.35),
 }
 

@@ -339,6 +339,11 @@ def test_bad_arguments_raise_clear_errors(kwargs, error, match):
         applications.SEResNet18(**kwargs)
 
 
+def test_input_tensor_must_be_a_keras_tensor():
+    with pytest.raises(TypeError, match="`input_tensor` must be a Keras tensor"):
+        applications.SEResNet18(input_tensor=np.zeros((1, 64, 64, 3), "float32"))
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
