@@ -133,10 +133,16 @@ def check_fit_trains_every_weight(make_layer, x, classes=3, epochs=6):
     return model
 
 
-def fit_briefly(model, x, y, epochs=5):
+def fit_briefly(model, x, y, epochs=3):
     """Fit `model` full-batch on `(x, y)` with Adam; return the trainable weights before
-    training and the loss of every epoch."""
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    training and the loss of every epoch.
+
+    The fit runs eagerly: tracing the training step of a model with hundreds of layers costs
+    three to four times more than these few steps themselves (SE-Inception-ResNet-v2: 99 s
+    traced, 28 s eager). Compiled training is covered by the layer harness and
+    `tests/applications/test_portable.py`; what this checks is that gradients reach every weight.
+    """
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", run_eagerly=True)
     before = [to_numpy(w).copy() for w in model.trainable_weights]
     losses = model.fit(x, y, epochs=epochs, batch_size=len(x), verbose=0).history["loss"]
     return before, losses
