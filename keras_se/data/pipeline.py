@@ -1,0 +1,101 @@
+"""The tf.data input pipeline: decode, resize, augment, cache, shuffle, batch, prefetch.
+
+Images leave the pipeline as float32 RGB in [0, 255]; the training job's model normalizes them
+itself, so a saved model takes plain RGB images.
+"""
+
+import math
+
+import tensorflow as tf
+
+CACHE_LIMIT_BYTES = 1 << 30  # cache the resized images in memory when they take at most 1 GiB
+SHUFFLE_BUFFER = 10_000
+CROP_PADDING = 1.125  # training images are resized to 1.125x the size, then randomly cropped
+
+
+def _resize_to(size):
+    def resize(image, label):
+        if image.shape[-1] == 1:
+            image = tf.image.grayscale_to_rgb(image)
+        image = tf.image.resize(image, (size, size), antialias=True)
+        return tf.ensure_shape(image, (size, size, 3)), label
+
+    return resize
+
+
+def _augment(image_size, flip):
+    def augment(example, seeds):
+        (image, label) = example
+        image = tf.image.stateless_random_crop(image, (image_size, image_size, 3), seeds[0])
+        if flip:
+            image = tf.image.stateless_random_flip_left_right(image, seeds[1])
+        return image, label
+
+    return augment
+
+
+def make_pipeline(
+    dataset,
+    *,
+    image_size,
+    batch_size,
+    num_classes,
+    training,
+    num_examples=-2,
+    augment=True,
+    flip=True,
+    seed=0,
+):
+    """Batches of `(float32 RGB images in [0, 255], one-hot float32 labels)` from `(image, label)`.
+
+    Every image becomes RGB (grey-scale is repeated). Validation images are resized to
+    `image_size`. Training images are resized to `ceil(1.125 * image_size)`, cached, shuffled
+    each epoch, then randomly cropped to `image_size` and flipped left-right (`flip`), with
+    stateless seeds so that a run is reproducible. The last partial batch is dropped in
+    training (fixed shapes for XLA and every replica busy) and kept in validation. The
+    resized images are cached in memory when `num_examples` says they fit in 1 GiB. Sharding
+    across workers is by data (`AutoShardPolicy.DATA`).
+
+    Args:
+        dataset: a `tf.data.Dataset` of `(uint8 image HxWxC, int label)`, C in {1, 3}.
+        image_size: side of the square output images.
+        batch_size: global batch size.
+        num_classes: depth of the one-hot labels (they allow label smoothing).
+        training: training (augment, shuffle, drop the remainder) or validation pipeline.
+        num_examples: size of `dataset` if known (-2 when unknown: no cache).
+        augment: random crop (and flip) in training; off gives a deterministic pipeline.
+        flip: random horizontal flip (off for digits and text).
+        seed: seed of the shuffle and the augmentation.
+
+    Returns:
+        A batched, prefetched `tf.data.Dataset`.
+
+    Example:
+    >>> images = tf.zeros((10, 8, 8, 1), "uint8")
+    >>> data = tf.data.Dataset.from_tensor_slices((images, tf.range(10)))
+    >>> batches = make_pipeline(data, image_size=32, batch_size=4, num_classes=10,
+    ...                         training=True, num_examples=10)
+    >>> [tuple(x.shape) for x in next(iter(batches))], len(batches)
+    ([(4, 32, 32, 3), (4, 10)], 2)
+    """
+    stored_size = math.ceil(image_size * CROP_PADDING) if training and augment else image_size
+    data = dataset.map(_resize_to(stored_size), num_parallel_calls=tf.data.AUTOTUNE)
+    if 0 <= num_examples * stored_size**2 * 3 * 4 <= CACHE_LIMIT_BYTES:
+        data = data.cache()
+    if training:
+        buffer = num_examples if 0 < num_examples < SHUFFLE_BUFFER else SHUFFLE_BUFFER
+        data = data.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        if augment:
+            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+            seeds = seeds.batch(4).map(lambda s: tf.reshape(s, (2, 2)))
+            data = tf.data.Dataset.zip((data, seeds)).map(
+                _augment(image_size, flip), num_parallel_calls=tf.data.AUTOTUNE
+            )
+    data = data.map(
+        lambda image, label: (image, tf.one_hot(label, num_classes)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    data = data.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return data.with_options(options)

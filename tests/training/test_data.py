@@ -1,0 +1,198 @@
+"""Dataset input: the embedded digits builder, TFDS names, image folders and the pipeline."""
+
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from keras_se import data
+from keras_se.data import sklearn_digits
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    return data.load_splits("sklearn_digits", data_dir=tmp_path_factory.mktemp("tfds"))
+
+
+def _as_numpy(dataset):
+    images, labels = zip(*dataset.as_numpy_iterator(), strict=True)
+    return np.stack(images), np.array(labels)
+
+
+def test_digits_builder_holds_scikit_learns_digits_exactly(digits):
+    reference = load_digits()
+    expected = np.round(reference.images * (255 / 16)).astype("uint8")
+    order = np.random.default_rng(sklearn_digits.SPLIT_SEED).permutation(len(expected))
+    train_images, train_labels = _as_numpy(digits.train)
+    val_images, val_labels = _as_numpy(digits.validation)
+    assert (digits.num_train, digits.num_validation, digits.num_classes) == (1348, 449, 10)
+    # TFDS shuffles the stored order: compare as sets of (image bytes, label) pairs.
+    for images, labels, indices in (
+        (train_images, train_labels, order[:1348]),
+        (val_images, val_labels, order[1348:]),
+    ):
+        got = sorted(zip((i.tobytes() for i in images[..., 0]), labels, strict=True))
+        want = sorted(
+            zip((expected[i].tobytes() for i in indices), reference.target[indices], strict=True)
+        )
+        assert got == want
+    assert not digits.flip  # a flipped 2 is not a 2
+
+
+def test_digits_need_no_network_and_are_tfds_registered(digits):
+    assert "sklearn_digits" in tfds.list_builders()
+    assert digits.image_shape == (8, 8, 1)
+
+
+def test_pipeline_resizes_crops_normalizes_nothing_and_one_hot_encodes(digits):
+    batches = data.make_pipeline(
+        digits.validation,
+        image_size=32,
+        batch_size=100,
+        num_classes=10,
+        training=False,
+        num_examples=digits.num_validation,
+    )
+    sizes = [int(images.shape[0]) for images, _ in batches]
+    assert sizes == [100, 100, 100, 100, 49]  # validation keeps the last partial batch
+    images, labels = next(iter(batches))
+    assert images.shape == (100, 32, 32, 3) and images.dtype == tf.float32
+    assert float(tf.reduce_min(images)) >= 0 and float(tf.reduce_max(images)) <= 255.5
+    np.testing.assert_array_equal(images[..., 0], images[..., 2])  # grey repeated to RGB
+    np.testing.assert_array_equal(tf.reduce_sum(labels, axis=1), np.ones(100))
+
+    training = data.make_pipeline(
+        digits.train,
+        image_size=32,
+        batch_size=64,
+        num_classes=10,
+        training=True,
+        num_examples=digits.num_train,
+        seed=3,
+    )
+    assert len(training) == 1348 // 64  # the partial batch is dropped
+    first, second = (next(iter(training))[0].numpy() for _ in range(2))
+    assert not np.array_equal(first, second)  # reshuffled and re-augmented every epoch
+    again = data.make_pipeline(
+        digits.train,
+        image_size=32,
+        batch_size=64,
+        num_classes=10,
+        training=True,
+        num_examples=digits.num_train,
+        seed=3,
+    )
+    np.testing.assert_array_equal(next(iter(again))[0].numpy(), first)  # reproducible
+
+
+def test_augmentation_crops_and_flips_only_when_asked():
+    image = np.arange(36 * 36, dtype="float32").reshape(36, 36, 1) % 251
+    dataset = tf.data.Dataset.from_tensors((image.astype("uint8"), 0)).repeat(64)
+
+    def batch(**options):
+        pipeline = data.make_pipeline(
+            dataset,
+            image_size=32,
+            batch_size=64,
+            num_classes=2,
+            training=True,
+            num_examples=64,
+            **options,
+        )
+        return next(iter(pipeline))[0].numpy()
+
+    plain = batch(augment=False)
+    assert all(np.array_equal(plain[0], x) for x in plain)
+    cropped = batch(flip=False)
+    assert len({x.tobytes() for x in cropped}) > 1  # different crops
+    flipped = batch(flip=True)
+    unflipped = {x.tobytes() for x in cropped}
+    assert any(x.tobytes() not in unflipped for x in flipped)
+
+
+def _write_images(folder, count, size=(20, 24), kinds=("png", "jpg")):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(str(folder)))
+    for index in range(count):
+        pixels = rng.integers(0, 255, (size[0] + index, size[1], 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{index}.{kinds[index % len(kinds)]}")
+
+
+def test_image_folder_of_class_folders_is_split_per_class(tmp_path):
+    for label in ("cat", "dog", "eel"):
+        _write_images(tmp_path / label, 10)
+    (tmp_path / "cat" / "notes.txt").write_text("not an image, not an image extension")
+    splits = data.load_splits(tmp_path, validation_fraction=0.2)
+    assert (splits.num_classes, splits.num_train, splits.num_validation) == (3, 24, 6)
+    val_labels = [int(label) for _, label in splits.validation]
+    assert sorted(val_labels) == [0, 0, 1, 1, 2, 2]
+    batches = data.make_pipeline(
+        splits.train,
+        image_size=32,
+        batch_size=8,
+        num_classes=3,
+        training=True,
+        num_examples=splits.num_train,
+    )
+    images, labels = next(iter(batches))
+    assert images.shape == (8, 32, 32, 3) and labels.shape == (8, 3)
+
+
+def test_image_folder_with_train_and_validation_folders(tmp_path):
+    for split, count in (("train", 6), ("validation", 2)):
+        for label in ("a", "b"):
+            _write_images(tmp_path / split / label, count)
+    splits = data.load_splits(str(tmp_path))
+    assert (splits.num_classes, splits.num_train, splits.num_validation) == (2, 12, 4)
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(ValueError, match="has no classes"):
+        data.load_splits(tmp_path)
+    (tmp_path / "empty_class").mkdir()
+    with pytest.raises(ValueError, match="has no classes"):
+        data.load_splits(tmp_path)
+    _write_images(tmp_path / "cat", 3)
+    (tmp_path / "cat" / "broken.jpg").write_bytes(b"this is not a jpeg")
+    with pytest.raises(ValueError, match=r"not readable JPEG or PNG images: .*broken\.jpg"):
+        data.load_splits(tmp_path)
+    with pytest.raises(ValueError, match="does not exist"):
+        data.load_splits(str(tmp_path / "missing") + "/")
+
+
+def test_unknown_dataset_names_close_matches():
+    with pytest.raises(ValueError, match=r"Unknown dataset 'cifar1O'\. Did you mean cifar10"):
+        data.load_splits("cifar1O")
+    with pytest.raises(TypeError, match="`dataset` must be a name"):
+        data.load_splits(42)
+
+
+def test_unprepared_dataset_fails_at_once_with_the_command(tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError) as error:
+        data.load_splits("cifar10", data_dir=tmp_path)
+    assert time.perf_counter() - start < 5  # no network retries
+    assert f"`tfds build cifar10 --data_dir {tmp_path}`" in str(error.value)
+    assert "--download" in str(error.value)
+
+
+def test_tfds_path_with_mock_data(tmp_path):
+    with tfds.testing.mock_data(num_examples=24):
+        splits = data.load_splits(
+            "cifar10", data_dir=tmp_path, download=True, validation_split="test"
+        )
+        assert (splits.num_classes, splits.num_train, splits.image_shape) == (10, 24, (32, 32, 3))
+        assert splits.flip
+        batches = data.make_pipeline(
+            splits.train,
+            image_size=32,
+            batch_size=8,
+            num_classes=10,
+            training=True,
+            num_examples=splits.num_train,
+        )
+        assert [tuple(x.shape) for x in next(iter(batches))] == [(8, 32, 32, 3), (8, 10)]
