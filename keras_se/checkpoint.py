@@ -1,0 +1,196 @@
+"""Checkpoints and files that a crash (SIGKILL at any moment) cannot corrupt.
+
+Every file is written under a temporary name in its final folder, flushed to disk, then
+renamed over the target with `os.replace`, which is atomic: a reader sees the old file or the
+new one, never half of one.
+"""
+
+import contextlib
+import json
+import os
+import pathlib
+import tempfile
+
+import keras
+
+STATE_FILE = "state.json"
+
+
+def _fsync_folder(folder):
+    with contextlib.suppress(OSError):  # not every file system lets a folder be opened
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to `path`; when the block succeeds, rename it to `path`.
+
+    The temporary name keeps `path`'s suffixes (Keras checks `.keras` / `.weights.h5`). On
+    an error the temporary file is removed and `path` is left as it was.
+
+    Example:
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> with atomic_path(target) as partial:
+    ...     _ = partial.write_text("done")
+    >>> target.read_text()
+    'done'
+    """
+    path = pathlib.Path(path)
+    suffix = "".join(path.suffixes)
+    descriptor, name = tempfile.mkstemp(
+        prefix=f".{path.name.removesuffix(suffix)}.partial-", suffix=suffix, dir=path.parent
+    )
+    os.close(descriptor)
+    partial = pathlib.Path(name)
+    try:
+        yield partial
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+        _fsync_folder(path.parent)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text_atomically(path, text):
+    """Write `text` to `path` atomically.
+
+    Example:
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "state.json"
+    >>> write_text_atomically(path, "{}")
+    >>> path.read_text()
+    '{}'
+    """
+    with atomic_path(path) as partial:
+        partial.write_text(text)
+
+
+def save_model_atomically(model, path):
+    """`model.save(path)` through a temporary file: `path` is complete or untouched.
+
+    Example:
+    >>> import tempfile, pathlib
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.keras"
+    >>> save_model_atomically(model, path)
+    >>> keras.saving.load_model(path).output_shape
+    (None, 1)
+    """
+    with atomic_path(path) as partial:
+        model.save(partial)
+
+
+class CrashSafeBackup(keras.callbacks.Callback):
+    """Back up the model and optimizer after every epoch so that a killed run can resume.
+
+    Unlike `keras.callbacks.BackupAndRestore`, which overwrites its weights file in place and
+    records the epoch in a second file, a SIGKILL at any moment leaves a consistent backup:
+    each epoch's weights (model and optimizer, so the learning-rate schedule continues) go to
+    a new `epoch-NNNN.weights.h5`, and only then does an atomically replaced `state.json`
+    point to them and record the epochs done and the history so far. Older weights files are
+    deleted afterwards. A run killed mid-epoch resumes at the start of that epoch; no
+    finished epoch is repeated or lost.
+
+    Call `restore(model)` after compiling and before `fit`, and pass the epochs it returns
+    as `fit(initial_epoch=...)`.
+
+    Args:
+        backup_dir: folder of the backup (created at the first epoch's end).
+        run_config: a JSON-serializable description of the run. Restoring a backup made by a
+            different configuration raises ValueError instead of mixing two runs.
+        on_epoch_saved: optional `f(epochs_done, history)` called after each backup (the
+            training job writes its history files there).
+
+    Example:
+    >>> import tempfile, numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> backup = CrashSafeBackup(tempfile.mkdtemp())
+    >>> history = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0,
+    ...                     callbacks=[backup])
+    >>> fresh = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> fresh.compile("sgd", "mse")
+    >>> epochs_done, history = backup.restore(fresh)
+    >>> epochs_done, len(history["loss"]), int(fresh.optimizer.iterations)
+    (2, 2, 2)
+    """
+
+    def __init__(self, backup_dir, run_config=None, on_epoch_saved=None):
+        super().__init__()
+        self.backup_dir = pathlib.Path(backup_dir)
+        self.run_config = run_config
+        self.on_epoch_saved = on_epoch_saved
+        self.history = {}
+
+    @property
+    def state_path(self):
+        """The path of `state.json`."""
+        return self.backup_dir / STATE_FILE
+
+    def read_state(self):
+        """The last saved state as a dict, or None when there is no backup."""
+        if not self.state_path.exists():
+            return None
+        return json.loads(self.state_path.read_text())
+
+    def check_run_config(self):
+        """Raise ValueError if the backup on disk was made by another run configuration.
+
+        A missing backup, or a `run_config` of None, passes.
+        """
+        state = self.read_state()
+        if state is None or self.run_config is None:
+            return
+        if state.get("run_config") != self.run_config:
+            differences = sorted(
+                key
+                for key in set(state.get("run_config") or {}) | set(self.run_config)
+                if (state.get("run_config") or {}).get(key) != self.run_config.get(key)
+            )
+            raise ValueError(
+                f"The backup in {self.backup_dir} belongs to another run configuration "
+                f"(it differs in {', '.join(differences) or 'its format'}: saved "
+                f"{state.get('run_config')}). Use another output folder, the same settings to "
+                "resume it, or overwrite it."
+            )
+
+    def restore(self, model):
+        """Load the last backup into the compiled `model`: `(epochs_done, history)`.
+
+        Returns `(0, {})` when there is no backup.
+        """
+        state = self.read_state()
+        if state is None:
+            return 0, {}
+        self.check_run_config()
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(self.backup_dir / state["weights"])
+        self.history = {key: list(values) for key, values in state["history"].items()}
+        return state["epochs_done"], self.history
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        weights = f"epoch-{epoch + 1:04d}.weights.h5"
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.backup_dir / weights) as partial:
+            self.model.save_weights(partial)
+        state = {
+            "epochs_done": epoch + 1,
+            "weights": weights,
+            "history": self.history,
+            "run_config": self.run_config,
+        }
+        write_text_atomically(self.state_path, json.dumps(state, indent=1))
+        for old in self.backup_dir.glob("epoch-*.weights.h5"):
+            if old.name != weights:
+                old.unlink(missing_ok=True)
+        if self.on_epoch_saved is not None:
+            self.on_epoch_saved(epoch + 1, self.history)
