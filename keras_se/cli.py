@@ -1,6 +1,7 @@
 """The `keras-se` command.
 
 Example:
+    keras-se train    # train SE-ResNet-18 on the embedded digits (offline), write runs/...
     keras-se info     # versions, Keras backend and devices
     keras-se demo     # train a small SE/SK network on the bundled digits, save and reload it
 """
@@ -57,6 +58,82 @@ def _positive_int(text):
     return value
 
 
+def _non_negative_float(text):
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _add_train_parser(commands):
+    from keras_se import distribute, train
+
+    parser = commands.add_parser(
+        "train",
+        help="train an application model with model.fit and write a run folder",
+        description="Train a keras_se.applications model on the embedded digits (offline), a "
+        "TFDS dataset or an image folder. A killed run started again with the same command "
+        "resumes after its last finished epoch.",
+    )
+    defaults = train.TrainConfig
+    add = parser.add_argument
+    add("--model", default=defaults.model, help=f"model name ({defaults.model})")
+    add(
+        "--dataset",
+        default=defaults.dataset,
+        help="TFDS name, image folder, or the embedded sklearn_digits (default)",
+    )
+    add("--data-dir", default=None, help="TFDS data folder (~/tensorflow_datasets)")
+    add("--download", action="store_true", help="let TFDS download and prepare the dataset")
+    add("--validation-split", default=None, help="TFDS validation split (validation/test)")
+    add("--output", default=None, help="run folder (runs/MODEL-DATASET)")
+    add("--epochs", type=_positive_int, default=defaults.epochs, help="epochs (6)")
+    add("--batch-size", type=_positive_int, default=defaults.batch_size, help="global batch (64)")
+    add("--image-size", type=_positive_int, default=defaults.image_size, help="input size (32)")
+    add("--steps-per-epoch", type=_positive_int, default=None, help="steps (whole split)")
+    add("--optimizer", choices=train.OPTIMIZERS, default=defaults.optimizer)
+    add("--lr", type=float, default=None, help="peak learning rate (0.1 x batch / 256 for SGD)")
+    add("--weight-decay", type=_non_negative_float, default=None, help="(1e-4 SGD, 0.05 AdamW)")
+    add("--warmup-epochs", type=_non_negative_float, default=defaults.warmup_epochs)
+    add("--label-smoothing", type=_non_negative_float, default=defaults.label_smoothing)
+    add("--precision", choices=train.PRECISIONS, default=defaults.precision)
+    add("--xla", choices=train.XLA_MODES, default=defaults.xla, help="XLA (auto: on)")
+    add("--strategy", choices=distribute.STRATEGIES, default=defaults.strategy)
+    add("--sync-bn", action="store_true", help="BatchNorm statistics over all replicas")
+    add("--no-augment", action="store_true", help="no random crop and flip")
+    add("--overwrite", action="store_true", help="train again over a finished run")
+    add("--seed", type=int, default=defaults.seed)
+
+
+def _train(args):
+    from keras_se import train
+
+    train.train(
+        args.model,
+        args.dataset,
+        output_dir=args.output,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        steps_per_epoch=args.steps_per_epoch,
+        optimizer=args.optimizer,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing,
+        precision=args.precision,
+        xla=args.xla,
+        strategy=args.strategy,
+        sync_batch_norm=args.sync_bn,
+        data_dir=args.data_dir,
+        download=args.download,
+        validation_split=args.validation_split,
+        augment=not args.no_augment,
+        overwrite=args.overwrite,
+        seed=args.seed,
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-se",
@@ -64,6 +141,7 @@ def build_parser():
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="print versions, backend and devices")
+    _add_train_parser(commands)
     demo = commands.add_parser("demo", help="train a small SE/SK network on the bundled digits")
     demo.add_argument("--epochs", type=_positive_int, default=15, help="training epochs (15)")
     demo.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (64)")
@@ -83,12 +161,15 @@ def main(argv=None):
     if args.command == "info":
         info()
         return 0
-    from keras_se.demo import run_demo
-
     try:
-        run_demo(epochs=args.epochs, batch_size=args.batch_size, output_dir=args.output)
-    except (FileExistsError, ImportError) as error:
-        print(f"keras-se demo: {error}", file=sys.stderr)
+        if args.command == "train":
+            _train(args)
+        else:
+            from keras_se.demo import run_demo
+
+            run_demo(epochs=args.epochs, batch_size=args.batch_size, output_dir=args.output)
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError, ImportError) as error:
+        print(f"keras-se {args.command}: {error}", file=sys.stderr)
         return 2
     return 0
 

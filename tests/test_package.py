@@ -139,6 +139,19 @@ def test_console_script_runs_on_the_torch_backend():
     assert result.returncode == 0, result.stderr[-3000:]
     assert "backend    torch" in result.stdout
     assert "devices    cpu" in result.stdout
+    # The training job needs tf.data and tf.distribute: it says so before any work.
+    result = subprocess.run(
+        [executable, "train", "--output", "/nonexistent/run"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "keras-se train: The training job runs on the TensorFlow backend (tf.data and "
+        "tf.distribute), but KERAS_BACKEND is 'torch'. Run it with KERAS_BACKEND=tensorflow."
+    )
 
 
 @pytest.mark.parametrize(
@@ -146,7 +159,7 @@ def test_console_script_runs_on_the_torch_backend():
     [
         (["demo", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
         (["demo", "--batch-size", "-3"], "argument --batch-size: must be >= 1, got -3"),
-        (["train"], "invalid choice: 'train'"),
+        (["fly"], "invalid choice: 'fly'"),
     ],
 )
 def test_cli_rejects_bad_arguments(argv, message, capsys):

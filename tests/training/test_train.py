@@ -1,0 +1,381 @@
+"""The training job end to end: accuracy on real data, run folder, distribution, crash safety."""
+
+import dataclasses
+import itertools
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+from training_job import SE_RESNET10
+
+from keras_se import cli, data, train
+
+JOB = pathlib.Path(__file__).parents[1] / "training_job.py"
+SMALL_RUN = {"batch_size": 32, "xla": "off", "verbose": 0}
+
+
+def _run_job(options):
+    """Run tests/training_job.py in a fresh process; return (returncode, result, output)."""
+    done = subprocess.run(
+        [sys.executable, str(JOB), json.dumps(options)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    result = json.loads(lines[-1][len("RESULT ") :]) if lines else None
+    return done.returncode, result, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """SE-ResNet-10 trained on the embedded digits with the job's defaults (6 epochs, 32 px)."""
+    folder = tmp_path_factory.mktemp("run")
+    return train.train(SE_RESNET10, output_dir=folder, verbose=0), folder
+
+
+def test_embedded_digits_train_a_small_se_resnet_to_95_percent(digits_run):
+    result, folder = digits_run
+    assert result["val_accuracy"] >= 0.95, result
+    assert (result["num_train"], result["num_validation"], result["epochs"]) == (1348, 449, 6)
+    # The saved model reproduces that accuracy on its own, from plain RGB images.
+    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    splits = data.load_splits("sklearn_digits")
+    batches = data.make_pipeline(
+        splits.validation, image_size=32, batch_size=128, num_classes=10, training=False
+    )
+    correct = sum(
+        int(np.sum(np.argmax(model.predict(images, verbose=0), 1) == np.argmax(labels, 1)))
+        for images, labels in batches
+    )
+    assert correct / 449 == pytest.approx(result["val_accuracy"], abs=1.5 / 449)
+
+
+def test_run_folder_holds_everything_a_person_needs(digits_run):
+    result, folder = digits_run
+    history = json.loads((folder / "history.json").read_text())
+    assert sorted(history) == [
+        "accuracy",
+        "learning_rate",
+        "loss",
+        "val_accuracy",
+        "val_loss",
+    ]
+    assert all(len(values) == 6 for values in history.values())
+    assert history["loss"][-1] < history["loss"][0]
+    # Linear warm-up to 0.1 x 64 / 256 over the first epoch, then cosine decay to zero.
+    rates = history["learning_rate"]
+    assert rates[0] == pytest.approx(0.025) and rates[-1] == pytest.approx(0, abs=1e-7)
+    assert all(a > b for a, b in itertools.pairwise(rates))
+    rows = (folder / "history.csv").read_text().splitlines()
+    assert rows[0].split(",")[0] == "epoch" and len(rows) == 7
+    png = (folder / "curves.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    events = [p for p in (folder / "logs").rglob("events.out.tfevents.*")]
+    assert {p.parent.name for p in events} == {"train", "validation"}
+    assert json.loads((folder / "summary.json").read_text()) == json.loads(json.dumps(result))
+    state = json.loads((folder / "checkpoints" / "state.json").read_text())
+    assert state["epochs_done"] == 6 and state["history"] == history
+    assert result["images_per_second"] > 0 and result["train_seconds"] > 0
+
+
+def test_a_finished_run_is_never_overwritten(digits_run, capsys):
+    _, folder = digits_run
+    before = (folder / "model.keras").read_bytes()
+    with pytest.raises(FileExistsError, match="already exists: that run is finished"):
+        train.train(SE_RESNET10, output_dir=folder)
+    assert cli.main(["train", "--output", str(folder)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (folder / "model.keras").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"model": "SEResNet5"}, ValueError, r"Unknown model 'SEResNet5'\. Valid names: .*SKNet50"),
+        ({"model": 3}, TypeError, "`model` must be a model name or a callable"),
+        ({"epochs": 0}, ValueError, r"`epochs` must be an integer in \[1, inf\], got 0"),
+        ({"batch_size": 2.5}, ValueError, "`batch_size` must be an integer"),
+        ({"optimizer": "lamb"}, ValueError, "`optimizer` must be one of sgd, adamw"),
+        ({"precision": "float16"}, ValueError, "`precision` must be one of float32"),
+        ({"xla": True}, ValueError, "`xla` must be one of auto, on, off"),
+        ({"learning_rate": 0}, ValueError, r"`learning_rate` must be a number in \(0, inf\]"),
+        ({"label_smoothing": 1}, ValueError, r"`label_smoothing` must be a number in \[0, 1\)"),
+        ({"warmup_epochs": 7}, ValueError, r"`warmup_epochs` must be a number in \[0, 6\]"),
+        ({"dataset": "cifar1O"}, ValueError, "Unknown dataset 'cifar1O'. Did you mean cifar10"),
+        ({"dataset": "mnist"}, FileNotFoundError, "tfds build mnist --data_dir"),
+        ({"strategy": "multi-worker"}, ValueError, "TF_CONFIG is not set"),
+        ({"strategy": "everything"}, ValueError, "`strategy` must be one of auto"),
+    ],
+)
+def test_bad_arguments_fail_before_any_work(tmp_path, monkeypatch, options, error, message):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    options = {"model": SE_RESNET10, "output_dir": tmp_path / "run", **options}
+    options["data_dir"] = tmp_path / "tfds"
+    start = time.perf_counter()
+    with pytest.raises(error, match=message):
+        train.train(**options)
+    assert time.perf_counter() - start < 10
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_backup_of_other_settings_is_not_resumed(tmp_path):
+    state = tmp_path / "run" / "checkpoints" / "state.json"
+    state.parent.mkdir(parents=True)
+    fingerprint = train.TrainConfig(model="SEResNet18", epochs=6).fingerprint()
+    state.write_text(json.dumps({"epochs_done": 2, "run_config": fingerprint}))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"it differs in epochs: saved .*the same settings"):
+        train.train("SEResNet18", epochs=8, output_dir=tmp_path / "run")
+    assert time.perf_counter() - start < 10
+    assert sorted(p.name for p in (tmp_path / "run").rglob("*")) == ["checkpoints", "state.json"]
+
+
+def test_a_missing_training_package_is_named_with_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"needs tensorboard.*keras-se\[tensorflow-cpu,train\]"):
+        train.train(SE_RESNET10, output_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains_in_half_precision_with_float32_outputs(tmp_path, precision):
+    result = train.train(
+        SE_RESNET10,
+        output_dir=tmp_path,
+        precision=precision,
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=16,
+        verbose=0,
+    )
+    assert result["precision"] == precision and result["xla"] is True
+    assert np.isfinite(result["val_loss"])
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    model = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    compute = precision.removeprefix("mixed_")
+    assert model.get_layer("stem_conv1").compute_dtype == compute
+    assert model.get_layer("stem_conv1").kernel.dtype == "float32"
+    images = np.zeros((2, 32, 32, 3), "float32")
+    assert keras.ops.convert_to_numpy(model(images)).dtype == np.float32
+
+
+def test_output_folder_that_cannot_be_written(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match=r"`output_dir` .*a_file/run' is not a writable folder"):
+        train.train(SE_RESNET10, output_dir=blocker / "run", epochs=1, steps_per_epoch=1)
+
+
+def test_image_folder_errors_reach_the_job(tmp_path):
+    (tmp_path / "images").mkdir()
+    with pytest.raises(ValueError, match="has no classes"):
+        train.train(SE_RESNET10, dataset=str(tmp_path / "images"), output_dir=tmp_path / "run")
+
+
+def test_cli_reports_bad_input_in_one_line(capsys):
+    assert cli.main(["train", "--model", "Nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-se train: Unknown model 'Nope'") and "SEResNet50" in err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--strategy", "tpu"])
+    assert "invalid choice: 'tpu'" in capsys.readouterr().err
+
+
+def test_every_cli_option_reaches_the_training_config(monkeypatch):
+    calls = []
+    monkeypatch.setattr(train, "train", lambda *args, **kwargs: calls.append((args, kwargs)))
+    argv = (
+        "train --model SKNet26 --dataset cifar10 --data-dir /d --download --validation-split "
+        "test --output /o --epochs 9 --batch-size 128 --image-size 64 --steps-per-epoch 5 "
+        "--optimizer adamw --lr 0.002 --weight-decay 0.01 --warmup-epochs 2 --label-smoothing "
+        "0.2 --precision mixed_bfloat16 --xla off --strategy mirrored --sync-bn --no-augment "
+        "--overwrite --seed 7"
+    )
+    assert cli.main(argv.split()) == 0
+    ((args, kwargs),) = calls
+    config = train.TrainConfig(*args, **kwargs)
+    assert dataclasses.asdict(config) == {
+        **dataclasses.asdict(train.TrainConfig()),
+        **dict(model="SKNet26", dataset="cifar10", data_dir="/d", download=True),
+        **dict(validation_split="test", output_dir="/o", epochs=9, batch_size=128),
+        **dict(image_size=64, steps_per_epoch=5, optimizer="adamw", learning_rate=0.002),
+        **dict(weight_decay=0.01, warmup_epochs=2, label_smoothing=0.2, xla="off"),
+        **dict(precision="mixed_bfloat16", strategy="mirrored", sync_batch_norm=True),
+        **dict(augment=False, overwrite=True, seed=7),
+    }
+
+
+def test_image_folder_trains_end_to_end(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, colour in (("red", 0), ("blue", 2)):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for index in range(12):
+            pixels = rng.integers(0, 60, (40, 36, 3), dtype=np.uint8)
+            pixels[..., colour] += 180
+            Image.fromarray(pixels).save(tmp_path / "images" / label / f"{index}.png")
+    result = train.train(
+        SE_RESNET10,
+        dataset=str(tmp_path / "images"),
+        output_dir=tmp_path / "run",
+        epochs=2,
+        batch_size=8,
+        xla="off",
+        verbose=0,
+    )
+    assert (result["num_classes"], result["num_train"], result["num_validation"]) == (2, 22, 2)
+    assert (tmp_path / "run" / "model.keras").exists()
+
+
+MIRRORED_CHECK = """
+import json, sys
+from training_job import SE_RESNET10, split_cpu
+split_cpu(2)
+import keras, numpy as np
+from keras_se import distribute, train
+strategy = distribute.make_strategy("mirrored")
+with strategy.scope():
+    model = SE_RESNET10(input_shape=(32, 32, 3), classes=10)
+kinds = sorted({type(v.value).__name__ for v in model.weights})
+try:
+    train.train(SE_RESNET10, strategy="mirrored", batch_size=33, output_dir=sys.argv[1] + "/x")
+    error = None
+except ValueError as e:
+    error = str(e)
+common = dict(epochs=1, steps_per_epoch=4, batch_size=32, augment=False, xla="off",
+              verbose=0, sync_batch_norm=True, warmup_epochs=0, learning_rate=0.05)
+runs = {s: train.train(SE_RESNET10, strategy=s, output_dir=f"{sys.argv[1]}/{s}", **common)
+        for s in ("mirrored", "one-device")}
+weights = {s: keras.saving.load_model(r["model_path"]).get_weights() for s, r in runs.items()}
+keras.utils.set_random_seed(0)
+initial = train._build_model(train.TrainConfig(model=SE_RESNET10), 10).get_weights()
+print("RESULT " + json.dumps({
+    "replicas": strategy.num_replicas_in_sync, "kinds": kinds, "error": error,
+    "strategies": {s: r["strategy"] for s, r in runs.items()},
+    "val_loss": {s: r["val_loss"] for s, r in runs.items()},
+    # Per tensor: how far the two runs ended apart, relative to how far training moved it.
+    "relative_difference": max(
+        float(np.max(np.abs(m - o)) / np.max(np.abs(o - i)))
+        for m, o, i in zip(weights["mirrored"], weights["one-device"], initial)),
+    "smallest_change": min(float(np.max(np.abs(o - i)))
+                           for o, i in zip(weights["one-device"], initial)),
+}))
+"""
+
+
+def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(MIRRORED_CHECK), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env={**os.environ, "PYTHONPATH": str(JOB.parent)},
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    result = json.loads(lines[0][len("RESULT ") :])
+    assert result["replicas"] == 2
+    assert result["kinds"] == ["MirroredVariable"]
+    assert "`batch_size` 33 is the global batch and must be divisible by the 2" in result["error"]
+    assert result["strategies"] == {
+        "mirrored": "MirroredStrategy",
+        "one-device": "OneDeviceStrategy",
+    }
+    # Same data, same initial weights, BN statistics over both replicas: the same training.
+    # Every tensor moved, and the two runs agree to float32 reduction-order noise (measured
+    # 0.5%; the same runs without synchronized BN measured 145%).
+    assert result["smallest_change"] > 1e-4, result
+    assert result["relative_difference"] < 0.02, result
+    assert result["val_loss"]["mirrored"] == pytest.approx(
+        result["val_loss"]["one-device"], rel=2e-3
+    )
+
+
+def test_multi_worker_training_with_two_processes(tmp_path):
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    options = {
+        "output_dir": str(tmp_path),
+        "strategy": "multi-worker",
+        "epochs": 2,
+        "steps_per_epoch": 3,
+        "sync_batch_norm": True,
+        **SMALL_RUN,
+    }
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, str(JOB), json.dumps(options)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "TF_CONFIG": tf_config},
+            )
+        )
+    outputs = []
+    try:
+        for worker in workers:
+            outputs.append(worker.communicate(timeout=300)[0])
+    finally:
+        for worker in workers:
+            worker.kill()
+    assert [w.returncode for w in workers] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    results = [json.loads(o.split("RESULT ")[-1]) for o in outputs]
+    assert [r["replicas"] for r in results] == [2, 2]
+    assert results[0]["run_dir"] == str(tmp_path)  # the chief writes the run folder
+    assert results[1]["run_dir"] == str(tmp_path / "workers" / "worker-1")
+    assert results[0]["val_accuracy"] == results[1]["val_accuracy"]
+    chief, other = (keras.saving.load_model(r["model_path"]).get_weights() for r in results)
+    # Gradients and (with sync_batch_norm) BN statistics were all-reduced across the workers.
+    for a, b in zip(chief, other, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert len(json.loads((tmp_path / "history.json").read_text())["loss"]) == 2
+
+
+def test_a_killed_run_resumes_without_repeating_or_losing_epochs(tmp_path):
+    options = {"output_dir": str(tmp_path), "epochs": 4, "steps_per_epoch": 4, **SMALL_RUN}
+    argv = [sys.executable, str(JOB), json.dumps(options)]
+    state_file = tmp_path / "checkpoints" / "state.json"
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            if state_file.exists() and json.loads(state_file.read_text())["epochs_done"] >= 2:
+                break
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    killed = json.loads(state_file.read_text())
+    assert 2 <= killed["epochs_done"] < 4 and not (tmp_path / "model.keras").exists()
+
+    code, result, output = _run_job(options)  # the same command again
+    assert code == 0, output
+    assert result["resumed_from"] == killed["epochs_done"]
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert all(len(values) == 4 for values in history.values())
+    for key, values in killed["history"].items():  # the finished epochs are kept as they were
+        assert history[key][: killed["epochs_done"]] == values
+    assert keras.saving.load_model(tmp_path / "model.keras", safe_mode=True).output_shape == (
+        None,
+        10,
+    )
