@@ -25,12 +25,23 @@ def _fsync_folder(folder):
             os.close(descriptor)
 
 
+def _mode_for(path):
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to `path`; when the block succeeds, rename it to `path`.
 
     The temporary name keeps `path`'s suffixes (Keras checks `.keras` / `.weights.h5`). On
-    an error the temporary file is removed and `path` is left as it was.
+    an error the temporary file is removed and `path` is left as it was. The file gets the
+    permissions of the file it replaces, or those of a new file under the umask (a plain
+    temporary file would be readable by its owner only).
 
     Example:
     >>> import tempfile, pathlib
@@ -51,6 +62,7 @@ def atomic_path(path):
         yield partial
         with open(partial, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(partial, _mode_for(path))
         os.replace(partial, path)
         _fsync_folder(path.parent)
     finally:

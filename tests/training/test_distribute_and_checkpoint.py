@@ -1,6 +1,8 @@
 """Strategy choice, TF_CONFIG checks, the Keras multi-worker fix, and crash-safe files."""
 
 import json
+import os
+import stat
 import types
 
 import keras
@@ -142,6 +144,21 @@ def test_atomic_path_leaves_the_old_file_on_failure(tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     checkpoint.save_model_atomically(model, target)
     assert keras.saving.load_model(target).count_params() == 3
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        checkpoint.write_text_atomically(tmp_path / "new.json", "{}")
+        kept = tmp_path / "kept.json"
+        kept.write_text("")
+        kept.chmod(0o640)
+        checkpoint.write_text_atomically(kept, "{}")
+    finally:
+        os.umask(umask)
+    # New files follow the umask like open() would, replaced files keep their mode.
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
 
 
 def _small_model():
