@@ -53,7 +53,8 @@ def make_pipeline(
     each epoch, then randomly cropped to `image_size` and flipped left-right (`flip`), with
     stateless seeds so that a run is reproducible. The last partial batch is dropped in
     training (fixed shapes for XLA and every replica busy) and kept in validation. The
-    resized images are cached in memory when `num_examples` says they fit in 1 GiB. Sharding
+    resized images are cached in memory (filled at once, in one pass) when `num_examples` says
+    they fit in 1 GiB. Sharding
     across workers is by data (`AutoShardPolicy.DATA`).
 
     Args:
@@ -82,6 +83,10 @@ def make_pipeline(
     data = dataset.map(_resize_to(stored_size), num_parallel_calls=tf.data.AUTOTUNE)
     if 0 <= num_examples * stored_size**2 * 3 * 4 <= CACHE_LIMIT_BYTES:
         data = data.cache()
+        # Fill the cache now, in one pass. Keras' fit and evaluate peek at a batch through one
+        # iterator, then read through a second while the first still runs: two iterators
+        # filling one cache at once, which TF resolves by discarding a partial cache.
+        data.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
     if training:
         buffer = num_examples if 0 < num_examples < SHUFFLE_BUFFER else SHUFFLE_BUFFER
         data = data.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)

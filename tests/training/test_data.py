@@ -196,3 +196,22 @@ def test_tfds_path_with_mock_data(tmp_path):
             num_examples=splits.num_train,
         )
         assert [tuple(x.shape) for x in next(iter(batches))] == [(8, 32, 32, 3), (8, 10)]
+
+
+def test_cache_is_filled_once_and_survives_a_peeking_iterator():
+    reads = tf.Variable(0, dtype="int64")
+
+    def counted(image, label):
+        reads.assign_add(1)
+        return image, label
+
+    images = tf.zeros((20, 8, 8, 1), "uint8")
+    source = tf.data.Dataset.from_tensor_slices((images, tf.range(20))).map(counted)
+    batches = data.make_pipeline(
+        source, image_size=16, batch_size=4, num_classes=20, training=False, num_examples=20
+    )
+    assert int(reads.numpy()) == 20  # filled when the pipeline is made
+    peek = iter(batches)
+    next(peek)  # as Keras' fit does before its real pass
+    labels = [int(i) for _, onehot in batches for i in np.argmax(onehot, axis=1)]
+    assert labels == list(range(20)) and int(reads.numpy()) == 20
