@@ -2,6 +2,7 @@
 
 Example:
     keras-se train    # train SE-ResNet-18 on the embedded digits (offline), write runs/...
+    keras-se export runs/SEResNet18-sklearn_digits/model.keras --format onnx
     keras-se info     # versions, Keras backend and devices
     keras-se demo     # train a small SE/SK network on the bundled digits, save and reload it
 """
@@ -134,6 +135,45 @@ def _train(args):
     )
 
 
+def _add_export_parser(commands):
+    from keras_se import export
+
+    parser = commands.add_parser(
+        "export",
+        help="export a .keras model to ONNX, SavedModel or TFLite and check it against Keras",
+        description="Write the model in another format, run it with that format's runtime "
+        "(onnxruntime, TensorFlow, LiteRT) on random batches of 1 and 3 images and compare "
+        "with Keras; the file is only written when the max absolute difference is within "
+        "the tolerance.",
+    )
+    add = parser.add_argument
+    add("model", help="a .keras file")
+    add("--format", choices=export.FORMATS, required=True)
+    add("-o", "--output", default=None, help="output path (next to MODEL: model.onnx, ...)")
+    add("--opset", type=int, default=None, help="ONNX opset, 13 to 18 (15)")
+    add(
+        "--tolerance",
+        type=float,
+        default=export.DEFAULT_TOLERANCE,
+        help=f"largest max absolute difference from Keras ({export.DEFAULT_TOLERANCE:g})",
+    )
+    add("--overwrite", action="store_true", help="replace an existing output")
+
+
+def _export(args):
+    from keras_se import export
+
+    report = export.export(
+        args.model,
+        args.output,
+        args.format,
+        opset=args.opset,
+        tolerance=args.tolerance,
+        overwrite=args.overwrite,
+    )
+    print(f"exported {report}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-se",
@@ -142,6 +182,7 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="print versions, backend and devices")
     _add_train_parser(commands)
+    _add_export_parser(commands)
     demo = commands.add_parser("demo", help="train a small SE/SK network on the bundled digits")
     demo.add_argument("--epochs", type=_positive_int, default=15, help="training epochs (15)")
     demo.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (64)")
@@ -164,6 +205,8 @@ def main(argv=None):
     try:
         if args.command == "train":
             _train(args)
+        elif args.command == "export":
+            _export(args)
         else:
             from keras_se.demo import run_demo
 

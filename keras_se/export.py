@@ -1,0 +1,423 @@
+"""Export a Keras model to ONNX, SavedModel or TFLite and check it against Keras.
+
+`export()` (and `keras-se export`) writes the file, loads it back with its own runtime
+(onnxruntime, TensorFlow, the LiteRT interpreter), runs it on a random batch of 1 and of 3
+images (the batch dimension is dynamic in every format) and compares the outputs with Keras'.
+The file only appears at its final path once that check has passed; an existing file is never
+replaced without `overwrite=True`.
+
+Grouped convolutions (SE-ResNeXt, SENet-154, SKNet): Keras' TensorFlow backend runs
+`Conv2D(groups > 1)` inside a nested `tf.function(jit_compile=True)`. An exported graph keeps
+that function behind a call that tf2onnx cannot convert and that TF Serving refuses unless
+XLA:CPU is switched on. The exported graphs therefore drop the `_XlaMustCompile` mark from
+their functions, which lets the converters inline them into plain `Conv2D` ops (TensorFlow,
+onnxruntime and LiteRT all run grouped convolutions natively). Training is untouched: only
+the exported copy of the graph changes.
+"""
+
+import contextlib
+import dataclasses
+import importlib
+import math
+import os
+import pathlib
+import shutil
+import tempfile
+import zipfile
+
+import keras
+import numpy as np
+
+FORMATS = ("onnx", "saved_model", "tflite")
+SUFFIXES = {"onnx": ".onnx", "saved_model": "", "tflite": ".tflite"}
+RUNTIMES = {"onnx": "onnxruntime", "saved_model": "TensorFlow", "tflite": "LiteRT"}
+# ONNX opsets that tf2onnx 1.17 converts to (its README: 14 to 18; 13 works for these models).
+ONNX_OPSETS = range(13, 19)
+DEFAULT_TOLERANCE = 1e-4
+CHECK_BATCH_SIZES = (1, 3)
+# Spatial size of the check batch for a model built with undefined height and width.
+DEFAULT_CHECK_SIZE = 224
+_XLA_MARK = "_XlaMustCompile"
+_NO_INLINE_MARK = "_noinline"
+_PACKAGES = {
+    "onnx": ("tf2onnx", "onnxruntime"),
+    "saved_model": (),
+    "tflite": ("ai_edge_litert",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportReport:
+    """What `export()` wrote and how closely it reproduces Keras.
+
+    Example:
+    >>> report = ExportReport(pathlib.Path("m.onnx"), "onnx", 2e-7, 3.5, 1e-4, (1, 3), 15)
+    >>> str(report).split(": ")[1]
+    'max |onnxruntime - Keras| = 2e-07 on batches of 1 and 3, outputs up to 3.5 (tolerance 0.0001)'
+    """
+
+    path: pathlib.Path
+    format: str
+    max_abs_diff: float
+    max_abs_output: float  # the scale the difference is measured against
+    tolerance: float
+    batch_sizes: tuple
+    opset: int | None = None
+
+    def __str__(self):
+        detail = f", opset {self.opset}" if self.opset is not None else ""
+        batches = " and ".join(str(size) for size in self.batch_sizes)
+        return (
+            f"{self.path} ({self.format}{detail}): max |{RUNTIMES[self.format]} - Keras| = "
+            f"{self.max_abs_diff:.3g} on batches of {batches}, outputs up to "
+            f"{self.max_abs_output:.3g} (tolerance {self.tolerance:g})"
+        )
+
+
+def export(
+    model,
+    path=None,
+    format="onnx",
+    *,
+    opset=None,
+    tolerance=DEFAULT_TOLERANCE,
+    overwrite=False,
+    seed=0,
+):
+    """Export `model` and check the exported file against Keras.
+
+    Args:
+        model: A `keras.Model` with one input and one output, or the path of a `.keras` file
+            (loaded with `safe_mode=True`).
+        path: Where to write: a `.onnx` or `.tflite` file, or a SavedModel folder. Defaults to
+            the `.keras` file's path with the format's suffix (`model.onnx`, `model.tflite`,
+            `model_saved_model/`); required when `model` is a `keras.Model`.
+        format: `"onnx"` (tf2onnx, checked with onnxruntime), `"saved_model"` (a
+            `serving_default` signature for TF Serving, checked with TensorFlow) or `"tflite"`
+            (checked with the LiteRT interpreter).
+        opset: ONNX opset (13 to 18; tf2onnx's default 15 when None). ONNX only.
+        tolerance: Largest max absolute difference from Keras that passes the check.
+        overwrite: Replace an existing file or folder at `path`.
+        seed: Seed of the random check batch.
+
+    Returns:
+        An `ExportReport` with the path and the max absolute difference.
+
+    Raises:
+        ValueError: bad argument, not a `.keras` file, or the check failed (nothing is written).
+        FileExistsError: `path` exists and `overwrite` is False.
+
+    Example:
+    >>> import tempfile, pathlib, keras_se
+    >>> model = keras_se.applications.SEResNet18(input_shape=(32, 32, 3), classes=10)
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "se_resnet18.onnx"
+    >>> export(model, target, "onnx").max_abs_diff < 1e-4  # doctest: +SKIP
+    True
+    """
+    _check_options(format, opset, tolerance, seed)
+    path = _output_path(model, path, format, overwrite)
+    _check_installation(format)
+    if not isinstance(model, keras.Model):
+        model = load_keras_file(model)
+    input_shape = _check_model(model)
+    model = float32_copy(model)
+    import tensorflow as tf
+
+    with _staged(path, overwrite) as staging:
+        artifact = staging / path.name
+        if format == "onnx":
+            opset = _write_onnx(model, input_shape, artifact, opset)
+        else:
+            saved_model = artifact if format == "saved_model" else staging / "saved_model"
+            _write_saved_model(model, input_shape, saved_model)
+            if format == "tflite":
+                converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+                artifact.write_bytes(converter.convert())
+        difference, scale = _compare_with_keras(model, input_shape, artifact, format, seed)
+        if not difference <= tolerance:
+            raise ValueError(
+                f"The {format} export differs from Keras by up to {difference:.3g} "
+                f"(max absolute difference), above the tolerance {tolerance:g}; nothing was "
+                f"written to {path}."
+            )
+    return ExportReport(path, format, difference, scale, tolerance, CHECK_BATCH_SIZES, opset)
+
+
+def load_keras_file(path):
+    """Load a `.keras` file with `safe_mode=True`, with a clear error for anything else.
+
+    Example:
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.keras"
+    >>> keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(path)
+    >>> load_keras_file(path).output_shape
+    (None, 1)
+    """
+    import keras_se  # noqa: F401  (registers the custom layers before loading)
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"`model` file {str(path)!r} does not exist.")
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"`model` must be a Keras model saved as a `.keras` file (model.save('m.keras')), "
+            f"got {str(path)!r}, which is not one."
+        )
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:
+        raise ValueError(
+            f"{str(path)!r} could not be loaded as a Keras model; the file is corrupted or was "
+            f"not written by Keras 3: {type(error).__name__}: {error}"
+        ) from error
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"{str(path)!r} holds a {type(model).__name__}, not a keras.Model.")
+    return model
+
+
+def default_path(keras_file, format):
+    """Where `export` writes when no path is given: next to the `.keras` file.
+
+    Example:
+    >>> default_path("runs/model.keras", "saved_model").as_posix()
+    'runs/model_saved_model'
+    """
+    keras_file = pathlib.Path(keras_file)
+    if format == "saved_model":
+        return keras_file.with_name(f"{keras_file.stem}_saved_model")
+    return keras_file.with_suffix(SUFFIXES[format])
+
+
+def _check_options(format, opset, tolerance, seed):
+    if format not in FORMATS:
+        raise ValueError(f"`format` must be one of {', '.join(FORMATS)}; got {format!r}.")
+    if opset is not None:
+        if format != "onnx":
+            raise ValueError(f"`opset` applies to the onnx format only, not to {format!r}.")
+        if isinstance(opset, bool) or not isinstance(opset, int):
+            raise TypeError(f"`opset` must be an integer, got {opset!r}.")
+        if opset not in ONNX_OPSETS:
+            raise ValueError(
+                f"`opset` must be between {ONNX_OPSETS[0]} and {ONNX_OPSETS[-1]} (the ONNX "
+                f"opsets tf2onnx converts to), got {opset}."
+            )
+    if (
+        isinstance(tolerance, bool)
+        or not isinstance(tolerance, int | float)
+        or not math.isfinite(tolerance)
+        or tolerance <= 0
+    ):
+        raise ValueError(f"`tolerance` must be a positive number, got {tolerance!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"`seed` must be an integer, got {seed!r}.")
+
+
+def _output_path(model, path, format, overwrite):
+    if path is None:
+        if isinstance(model, keras.Model):
+            raise ValueError("`path` is required when `model` is a keras.Model.")
+        if not isinstance(model, str | os.PathLike):
+            raise TypeError(f"`model` must be a keras.Model or a .keras path, got {model!r}.")
+        path = default_path(model, format)
+    path = pathlib.Path(path)
+    suffix = SUFFIXES[format]
+    if suffix and path.suffix != suffix:
+        raise ValueError(f"`path` of a {format} export must end in {suffix}, got {str(path)!r}.")
+    if not suffix and path.suffix in (".onnx", ".tflite", ".keras"):
+        raise ValueError(f"`path` of a SavedModel is a folder, got the file name {str(path)!r}.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{path} already exists; choose another path or pass overwrite=True (--overwrite)."
+        )
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"The output folder {str(folder)!r} does not exist or is not writable.")
+    return path
+
+
+def _check_installation(format):
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ValueError(
+            "Export runs on the TensorFlow backend (tf2onnx, SavedModel and LiteRT convert "
+            f"TensorFlow graphs), but KERAS_BACKEND is {backend!r}. Run it with "
+            "KERAS_BACKEND=tensorflow."
+        )
+    for package in _PACKAGES[format]:
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            raise ImportError(
+                f"The {format} export needs {package}, which is not installed. Install the "
+                '`export` extra: pip install "keras-se[tensorflow-cpu,export]".'
+            ) from None
+
+
+def _check_model(model):
+    """The input shape (without batch) the export uses; one input and one output."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            f"`model` must have one input and one output to be exported, got "
+            f"{len(model.inputs)} inputs and {len(model.outputs)} outputs."
+        )
+    return tuple(model.inputs[0].shape[1:])
+
+
+def float32_copy(model):
+    """`model` itself when it computes in float32, else a float32 copy with the same weights.
+
+    A model trained with mixed precision is exported in float32: its variables are float32
+    already, and the exported graph then matches Keras to float32 rounding.
+
+    Example:
+    >>> keras.config.set_dtype_policy("mixed_float16")
+    >>> mixed = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> keras.config.set_dtype_policy("float32")
+    >>> float32_copy(mixed).layers[0].compute_dtype
+    'float32'
+    """
+    if all(layer.dtype_policy.compute_dtype == "float32" for layer in model.layers):
+        return model
+
+    def clone(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+@contextlib.contextmanager
+def _staged(path, overwrite):
+    """Yield a fresh folder next to `path`; the block writes `folder / path.name`, which
+    replaces `path` only when the block succeeds. The folder is removed in every case."""
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    try:
+        yield staging
+        if overwrite and path.exists():
+            os.replace(path, staging / "replaced")
+        os.replace(staging / path.name, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _input_spec(model, input_shape):
+    import tensorflow as tf
+
+    return tf.TensorSpec((None, *input_shape), model.inputs[0].dtype, name="images")
+
+
+def drop_xla_compile_marks(graph_def):
+    """Let converters inline the functions Keras compiles with XLA (grouped convolutions).
+
+    Removes, in place, `_XlaMustCompile` from every node and function of `graph_def`, and the
+    `_noinline` mark that TensorFlow gives such functions. Returns how many functions and call
+    nodes were marked.
+
+    Example:
+    >>> from tensorflow.core.framework import graph_pb2
+    >>> graph = graph_pb2.GraphDef()
+    >>> graph.node.add(name="conv", op="StatefulPartitionedCall").attr[_XLA_MARK].b = True
+    >>> drop_xla_compile_marks(graph)
+    1
+    """
+    removed = 0
+    for function in graph_def.library.function:
+        if _XLA_MARK in function.attr:
+            del function.attr[_XLA_MARK]
+            function.attr.pop(_NO_INLINE_MARK, None)
+            removed += 1
+    nodes = [*graph_def.node]
+    for function in graph_def.library.function:
+        nodes.extend(function.node_def)
+    for node in nodes:
+        if _XLA_MARK in node.attr:
+            del node.attr[_XLA_MARK]
+            removed += 1
+    return removed
+
+
+def _write_saved_model(model, input_shape, folder):
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.saved_model import fingerprinting_utils
+
+    model.export(
+        str(folder),
+        format="tf_saved_model",
+        input_signature=[_input_spec(model, input_shape)],
+        verbose=False,
+    )
+    graph_file = folder / "saved_model.pb"
+    saved_model = saved_model_pb2.SavedModel.FromString(graph_file.read_bytes())
+    if sum(drop_xla_compile_marks(graph.graph_def) for graph in saved_model.meta_graphs):
+        graph_file.write_bytes(saved_model.SerializeToString())
+        fingerprinting_utils.write_fingerprint(str(folder))  # its checksum covers the graph
+
+
+def _write_onnx(model, input_shape, path, opset):
+    import tensorflow as tf
+    import tf2onnx
+
+    function = tf.function(lambda images: model(images, training=False))
+    concrete = function.get_concrete_function(_input_spec(model, input_shape))
+    input_names = [concrete.inputs[0].name]  # the images; the other inputs are captures
+    output_names = [tensor.name for tensor in concrete.outputs]
+    graph_def = tf2onnx.tf_loader.from_function(concrete, input_names, output_names)
+    drop_xla_compile_marks(graph_def)
+    model_proto, _ = tf2onnx.convert.from_graph_def(
+        graph_def, input_names=input_names, output_names=output_names, opset=opset
+    )
+    path.write_bytes(model_proto.SerializeToString())
+    return model_proto.opset_import[0].version
+
+
+def _check_batch(model, input_shape, seed):
+    size = max(CHECK_BATCH_SIZES)
+    shape = [size, *(DEFAULT_CHECK_SIZE if dim is None else dim for dim in input_shape)]
+    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def _runner(artifact, format):
+    """A function from a numpy batch to the exported model's numpy output."""
+    if format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(artifact), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda batch: session.run(None, {name: batch})[0]
+    if format == "saved_model":
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(artifact)).signatures["serving_default"]
+        return lambda batch: next(iter(signature(images=tf.constant(batch)).values())).numpy()
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(artifact))
+    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
+
+    def run(batch):
+        interpreter.resize_tensor_input(source["index"], batch.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(source["index"], batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(target["index"])
+
+    return run
+
+
+def _compare_with_keras(model, input_shape, artifact, format, seed):
+    """The max absolute difference between the artifact's and Keras' outputs, and the max
+    absolute Keras output."""
+    batch = _check_batch(model, input_shape, seed)
+    expected = keras.ops.convert_to_numpy(model(batch, training=False))
+    run = _runner(artifact, format)
+    differences = []
+    for size in CHECK_BATCH_SIZES:
+        output = run(batch[:size])
+        if output.shape != expected[:size].shape:
+            raise ValueError(
+                f"The {format} export returns shape {output.shape} for a batch of {size}, "
+                f"Keras {expected[:size].shape}."
+            )
+        differences.append(float(np.max(np.abs(output - expected[:size]))))
+    return max(differences), float(np.max(np.abs(expected)))
