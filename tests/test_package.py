@@ -126,7 +126,7 @@ def test_info_command(capsys):
     assert "devices    cpu" in output
 
 
-def test_console_script_runs_on_the_torch_backend():
+def test_console_script_runs_on_the_torch_backend(tmp_path):
     executable = shutil.which("keras-se", path=os.path.dirname(sys.executable))
     assert executable, "the keras-se console script is not installed next to this Python"
     result = subprocess.run(
@@ -152,6 +152,22 @@ def test_console_script_runs_on_the_torch_backend():
         "keras-se train: The training job runs on the TensorFlow backend (tf.data and "
         "tf.distribute), but KERAS_BACKEND is 'torch'. Run it with KERAS_BACKEND=tensorflow."
     )
+    # So does export (tf2onnx, SavedModel and LiteRT convert TensorFlow graphs).
+    result = subprocess.run(
+        [executable, "export", "/nonexistent/model.keras", "--format", "onnx", "-o", "m.onnx"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "keras-se export: Export runs on the TensorFlow backend (tf2onnx, SavedModel and LiteRT "
+        "convert TensorFlow graphs), but KERAS_BACKEND is 'torch'. Run it with "
+        "KERAS_BACKEND=tensorflow."
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
