@@ -233,6 +233,17 @@ def test_fit_lowers_the_loss_and_trains_every_weight(family, trained_families):
     check_trained(*trained[family])
 
 
+def test_every_constructor_loads_from_a_keras_file_in_a_fresh_process(any_size_models, tmp_path):
+    """Every public model, not only one per family, round-trips with `safe_mode=True`."""
+    check_fresh_process_round_trip(
+        {
+            name: (any_size_models(name), random_batch((1, 32, 32, 3), seed=3))
+            for name in ARCHITECTURES
+        },
+        tmp_path,
+    )
+
+
 def test_each_family_loads_in_a_fresh_process_with_safe_mode(trained_families, tmp_path):
     trained, x = trained_families
     check_fresh_process_round_trip(
