@@ -42,14 +42,17 @@ FAMILIES = {
     "sknet_grouped": lambda: ResNet(
         **TINY, attention="sk", groups=32, width_per_group=4, input_shape=(32, 32, 3), name="sk"
     ),
-    "se_inception_v3": lambda: applications.SEInceptionV3(
-        input_shape=(75, 75, 3), classes=10, classifier_activation=None
+    "se_bn_inception": lambda: applications.SEBNInception(
+        input_shape=(32, 32, 3), classes=10, classifier_activation=None
     ),
     "se_mobilenet_v2": lambda: applications.SEMobileNetV2(
         alpha=0.35, input_shape=(32, 32, 3), classes=10, classifier_activation=None
     ),
 }
 GROUPS = {"se_resnext_grouped": 32, "senet154_grouped": 64, "sknet_grouped": 32}
+# SENet-154's 3x3 projection shortcuts make even its depth-1 version a 40M-parameter model,
+# slow to convert: it is checked in ONNX only (below), the others in every format.
+EVERY_FORMAT = [family for family in FAMILIES if family != "senet154_grouped"]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +107,7 @@ def batch_dimension(path, format):
 
 
 @pytest.mark.parametrize("format", export.FORMATS)
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", EVERY_FORMAT)
 def test_every_family_matches_keras_in_every_format(family_models, exported, family, format):
     model = family_models[family]
     report, folder = exported(family, format)
@@ -127,6 +130,7 @@ def test_grouped_convolutions_become_plain_onnx_convs(exported, family):
     """Keras runs grouped convs in a nested XLA function; the export inlines it, so the ONNX
     graph has grouped `Conv` nodes and no TensorFlow function call."""
     report, _ = exported(family, "onnx")
+    assert report.max_abs_diff <= TOLERANCE
     graph = onnx.load(str(report.path)).graph
     ops = {node.op_type for node in graph.node}
     assert not {op for op in ops if "PartitionedCall" in op}, ops
