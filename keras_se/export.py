@@ -17,7 +17,6 @@ the exported copy of the graph changes.
 
 import contextlib
 import dataclasses
-import importlib
 import math
 import os
 import pathlib
@@ -27,6 +26,8 @@ import zipfile
 
 import keras
 import numpy as np
+
+from keras_se import requirements
 
 FORMATS = ("onnx", "saved_model", "tflite")
 SUFFIXES = {"onnx": ".onnx", "saved_model": "", "tflite": ".tflite"}
@@ -116,7 +117,12 @@ def export(
     """
     _check_options(format, opset, tolerance, seed)
     path = _output_path(model, path, format, overwrite)
-    _check_installation(format)
+    requirements.require_tensorflow(
+        "Export",
+        "tf2onnx, SavedModel and LiteRT convert TensorFlow graphs",
+        modules=_PACKAGES[format],
+        extra="export",
+    )
     if not isinstance(model, keras.Model):
         model = load_keras_file(model)
     input_shape = _check_model(model)
@@ -233,24 +239,6 @@ def _output_path(model, path, format, overwrite):
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"The output folder {str(folder)!r} does not exist or is not writable.")
     return path
-
-
-def _check_installation(format):
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise ValueError(
-            "Export runs on the TensorFlow backend (tf2onnx, SavedModel and LiteRT convert "
-            f"TensorFlow graphs), but KERAS_BACKEND is {backend!r}. Run it with "
-            "KERAS_BACKEND=tensorflow."
-        )
-    for package in _PACKAGES[format]:
-        try:
-            importlib.import_module(package)
-        except ImportError:
-            raise ImportError(
-                f"The {format} export needs {package}, which is not installed. Install the "
-                '`export` extra: pip install "keras-se[tensorflow-cpu,export]".'
-            ) from None
 
 
 def _check_model(model):
@@ -371,7 +359,7 @@ def _write_onnx(model, input_shape, path, opset):
     return model_proto.opset_import[0].version
 
 
-def _check_batch(model, input_shape, seed):
+def _check_batch(input_shape, seed):
     size = max(CHECK_BATCH_SIZES)
     shape = [size, *(DEFAULT_CHECK_SIZE if dim is None else dim for dim in input_shape)]
     return np.random.default_rng(seed).standard_normal(shape).astype("float32")
@@ -408,7 +396,7 @@ def _runner(artifact, format):
 def _compare_with_keras(model, input_shape, artifact, format, seed):
     """The max absolute difference between the artifact's and Keras' outputs, and the max
     absolute Keras output."""
-    batch = _check_batch(model, input_shape, seed)
+    batch = _check_batch(input_shape, seed)
     expected = keras.ops.convert_to_numpy(model(batch, training=False))
     run = _runner(artifact, format)
     differences = []

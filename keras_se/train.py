@@ -15,7 +15,6 @@ killed run resumes where it stopped, and writes a run folder:
 
 import csv
 import dataclasses
-import importlib
 import io
 import json
 import math
@@ -26,7 +25,7 @@ import time
 
 import keras
 
-from keras_se import checkpoint, distribute
+from keras_se import checkpoint, distribute, requirements
 
 MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
@@ -168,23 +167,6 @@ class TrainConfig:
             seed=self.seed,
         )
         return settings
-
-
-def _check_installation():
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise ValueError(
-            "The training job runs on the TensorFlow backend (tf.data and tf.distribute), but "
-            f"KERAS_BACKEND is {backend!r}. Run it with KERAS_BACKEND=tensorflow."
-        )
-    for module in ("tensorflow_datasets", "matplotlib", "tensorboard"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            raise ImportError(
-                f"The training job needs {module}, which is not installed. Install the "
-                '`train` extra: pip install "keras-se[tensorflow-cpu,train]".'
-            ) from None
 
 
 def _refuse_finished_run(config):
@@ -415,7 +397,12 @@ def train(model="SEResNet18", dataset="sklearn_digits", **options):
     ['dataset', 'epochs', 'images_per_second']
     """
     config = TrainConfig(model=model, dataset=dataset, **options)
-    _check_installation()
+    requirements.require_tensorflow(
+        "The training job",
+        "tf.data and tf.distribute",
+        modules=("tensorflow_datasets", "matplotlib", "tensorboard"),
+        extra="train",
+    )
     if config.strategy == "multi-worker":
         distribute.read_tf_config()
     _refuse_finished_run(config)

@@ -1,0 +1,41 @@
+"""Checks that the TensorFlow-only jobs (training, export) can run, made before any work.
+
+Example:
+>>> require_tensorflow("The demo", "it uses tf.data", modules=("numpy",), extra="demo")
+"""
+
+import importlib
+
+import keras
+
+
+def require_tensorflow(job, reason, modules, extra):
+    """Raise a clear error unless Keras runs on TensorFlow and every module imports.
+
+    Args:
+        job: What needs it, as the start of a sentence ("The training job").
+        reason: Why it needs TensorFlow ("tf.data and tf.distribute").
+        modules: Import names the job needs.
+        extra: The keras-se extra that installs them.
+
+    Raises:
+        ValueError: the Keras backend is not TensorFlow.
+        ImportError: a module is missing; the message gives the pip command.
+
+    Example:
+    >>> require_tensorflow("Export", "it converts graphs", modules=(), extra="export")
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ValueError(
+            f"{job} runs on the TensorFlow backend ({reason}), but KERAS_BACKEND is "
+            f"{backend!r}. Run it with KERAS_BACKEND=tensorflow."
+        )
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ImportError(
+                f"{job} needs {module}, which is not installed. Install the `{extra}` extra: "
+                f'pip install "keras-se[tensorflow-cpu,{extra}]".'
+            ) from None
