@@ -12,6 +12,7 @@ Example:
 (None, 2048)
 """
 
+from keras_se.applications.imagenet import decode_predictions, load_image, preprocess_input
 from keras_se.applications.inception import (
     ScaledResidual,
     SEBNInception,
@@ -35,6 +36,8 @@ from keras_se.applications.resnet import (
     SKResNet18,
     SKResNet34,
 )
+from keras_se.applications.timm_convert import convert_timm, load_timm_weights
+from keras_se.applications.weights import TimmTwin, imagenet_twin, timm_twin
 
 __all__ = [
     "ResNet",
@@ -57,4 +60,12 @@ __all__ = [
     "SKResNet18",
     "SKResNet34",
     "ScaledResidual",
+    "TimmTwin",
+    "convert_timm",
+    "decode_predictions",
+    "imagenet_twin",
+    "load_image",
+    "load_timm_weights",
+    "preprocess_input",
+    "timm_twin",
 ]

@@ -21,19 +21,27 @@ WEIGHTS_SUFFIXES = (".weights.h5", ".keras")
 
 
 def check_arguments(
-    *, include_top, weights, pooling, classes, classifier_activation, pretrained_source=None
+    *,
+    include_top,
+    weights,
+    pooling,
+    classes,
+    classifier_activation,
+    imagenet_available=False,
+    imagenet_note=None,
 ):
     """Validate the `keras.applications` arguments before the model is built.
 
     Args:
         include_top: whether the classifier head is built.
-        weights: None, or the path of a `.weights.h5` / `.keras` file of the same architecture.
+        weights: None, `"imagenet"` (where available), or the path of a `.weights.h5` /
+            `.keras` file of the same architecture.
         pooling: None, `"avg"` or `"max"`; only with `include_top=False`.
         classes: number of classes of the head, an int >= 1.
         classifier_activation: a Keras activation name or callable, or None.
-        pretrained_source: where ImageNet weights for this architecture exist (e.g. "the timm
-            checkpoint 'legacy_seresnet50'"), or None; named in the error for
-            `weights="imagenet"`.
+        imagenet_available: whether `weights="imagenet"` has a checkpoint to load.
+        imagenet_note: a sentence added to the error for `weights="imagenet"` when it is not
+            available (e.g. where other weights exist).
 
     Example:
     >>> check_arguments(include_top=True, weights=None, pooling="avg", classes=10,
@@ -53,25 +61,32 @@ def check_arguments(
     common.check_int("classes", classes)
     if classifier_activation is not None:
         common.check_activation("classifier_activation", classifier_activation)
-    _check_weights_argument(weights, pretrained_source)
+    _check_weights_argument(weights, imagenet_available, imagenet_note)
+    if weights == "imagenet" and include_top and classes != 1000:
+        raise ValueError(
+            "weights='imagenet' with include_top=True needs classes=1000 (the ImageNet "
+            f"classifier), got classes={classes!r}. Use include_top=False (with pooling) and "
+            "add your own classifier to fine-tune on other classes."
+        )
 
 
-def _check_weights_argument(weights, pretrained_source):
+def _check_weights_argument(weights, imagenet_available, imagenet_note):
     if weights is None:
         return
-    if weights == "imagenet":
-        where = (
-            f"ImageNet weights for this architecture exist as {pretrained_source}; "
-            "converting them is planned."
-            if pretrained_source
-            else "No public ImageNet checkpoint exists for this architecture."
-        )
-        raise ValueError(
-            "weights='imagenet' is not available: keras-se does not download pretrained "
-            f"weights yet. {where} Pass weights=None to start from random initialization, or "
-            "the path of a .weights.h5 or .keras file saved from this same architecture "
-            "(`model.save_weights(...)` or `model.save(...)`)."
-        )
+    if isinstance(weights, str) and weights == "imagenet":
+        if not imagenet_available:
+            from keras_se.applications import weights as pretrained
+
+            with_weights = sorted({twin.constructor for twin in pretrained.TWINS})
+            raise ValueError(
+                "weights='imagenet' is not available for this architecture: no timm "
+                f"checkpoint has its structure.{' ' + imagenet_note if imagenet_note else ''} "
+                "Constructors with ImageNet weights (converted from timm): "
+                f"{', '.join(with_weights)}. Pass weights=None, or the "
+                "path of a .weights.h5 or .keras file saved from this same architecture "
+                "(`model.save_weights(...)` or `model.save(...)`)."
+            )
+        return
     if not isinstance(weights, (str, os.PathLike)):
         raise TypeError(
             f"`weights` must be None or the path of a weights file, got {weights!r} of type "
@@ -212,12 +227,13 @@ def _open_weights(path):
     return h5py.File(path, "r")
 
 
-def check_weights_file(model, path):
+def check_weights_file(model, path, *, extra_allowed=()):
     """Raise naming the first layer whose weights in the file at `path` do not fit `model`.
 
     Keras matches the layers of a weights file by position within each layer type, so a file
     from a deeper model loads into a shallower one without complaint. This check compares
-    every layer's weight shapes with the file's, and refuses layers left over in the file.
+    every layer's weight shapes with the file's, and refuses layers left over in the file
+    except those named in `extra_allowed` (keys as the file names them, e.g. `"dense"`).
 
     Example:
     >>> import tempfile, pathlib
@@ -258,7 +274,11 @@ def check_weights_file(model, path):
                     "was saved from another architecture or with other settings."
                 )
             used.add(key)
-        extra = sorted(k for k in layers if k not in used and _stored_shapes(layers[k]))
+        extra = sorted(
+            k
+            for k in layers
+            if k not in used and k not in extra_allowed and _stored_shapes(layers[k])
+        )
         if extra:
             raise ValueError(
                 f"{problem}: the file holds weights for layers the model does not have, "
@@ -266,8 +286,11 @@ def check_weights_file(model, path):
             )
 
 
-def load_weights(model, weights):
+def load_weights(model, weights, *, include_top=True):
     """Check the `weights` file against `model`, then load it (no-op for None).
+
+    With `include_top=False` the file may hold a classifier the model lacks (the `predictions`
+    Dense layer of a full model, as in the cached ImageNet weights); it is not loaded.
 
     Example:
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
@@ -276,7 +299,7 @@ def load_weights(model, weights):
     """
     if weights is not None:
         path = os.fspath(weights)
-        check_weights_file(model, path)
+        check_weights_file(model, path, extra_allowed=() if include_top else ("dense",))
         model.load_weights(path)
     return model
 

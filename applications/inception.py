@@ -286,7 +286,8 @@ def SEBNInception(
         pooling=pooling,
         classes=classes,
         classifier_activation=classifier_activation,
-        pretrained_source="the SENet authors' Caffe model (SE-BN-Inception.caffemodel)",
+        imagenet_note="The SENet authors' Caffe model (SE-BN-Inception.caffemodel) has "
+        "ImageNet weights, but keras-se does not convert Caffe models.",
     )
     common.check_number("reduction_ratio", reduction_ratio)
     inputs, x = base.model_input(

@@ -23,6 +23,7 @@ import inspect
 
 import keras
 from keras_se.applications import base
+from keras_se.applications import weights as pretrained
 
 from keras_se.layers import SelectiveKernel, SqueezeExcite, common
 
@@ -69,6 +70,7 @@ class _Design:
     width_per_group: int
     first_width_divisor: int
     stride_in_1x1: bool
+    relu_before_se: bool
     shortcut_kernel_size: int
     reduction_ratio: float
     attention_options: dict
@@ -126,7 +128,7 @@ class _Design:
                 x = self.selective_kernel(x, planes, strides=strides, groups=1, prefix=prefix)
             else:
                 x = self.conv_bn(x, planes, 3, strides=strides, prefix=prefix, suffix=1)
-            x = self.conv_bn(x, planes, 3, prefix=prefix, suffix=2, relu=False)
+            x = self.conv_bn(x, planes, 3, prefix=prefix, suffix=2, relu=self.relu_before_se)
         else:
             width = planes * self.width_per_group // 64 * self.groups
             strides_1x1, strides_3x3 = (strides, 1) if self.stride_in_1x1 else (1, strides)
@@ -209,6 +211,7 @@ def ResNet(
     stem_width=64,
     stem_pool="pad",
     stride_in_1x1=False,
+    relu_before_se=False,
     shortcut_kernel_size=1,
     reduction_ratio=16,
     attention_options=None,
@@ -221,7 +224,7 @@ def ResNet(
     classes=1000,
     classifier_activation="softmax",
     name="resnet",
-    timm_twin=None,
+    imagenet_twin=None,
 ):
     """Build any ResNet of the family: SE, SK or no attention, basic or bottleneck blocks.
 
@@ -244,6 +247,9 @@ def ResNet(
             (no padding, ceil mode: the Caffe models and timm's `legacy_*` ports).
         stride_in_1x1: put a bottleneck's stride on its first 1x1 conv (the original Caffe
             SE-ResNet) instead of the 3x3 (timm, torchvision). Bottleneck blocks only.
+        relu_before_se: apply a ReLU to a basic block's residual branch after its second BN,
+            before the SE (timm's `legacy_seresnet18/34`, whose ImageNet weights were trained
+            so). Basic blocks only.
         shortcut_kernel_size: kernel of strided projection shortcuts: 1, or 3 as SENet-154
             (padded by 1). Projections at stride 1 are always 1x1.
         reduction_ratio: r of the SE or SK attention.
@@ -251,8 +257,9 @@ def ResNet(
             (e.g. `{"split_input": True, "min_channels": 16, "divisor": 16}` for skresnet18).
         dropout_rate: dropout before the classifier (0.2 in SENet-154).
         include_top: whether to build the classifier (`avg_pool` -> `predictions`).
-        weights: None (random initialization) or the path of a `.weights.h5` / `.keras` file
-            saved from the same architecture; it is checked layer by layer before loading.
+        weights: None (random initialization), `"imagenet"` (with `imagenet_twin`), or the
+            path of a `.weights.h5` / `.keras` file saved from the same architecture; a file
+            is checked layer by layer before loading.
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: image shape without the batch axis; defaults to 224x224x3 with the top
             and to any size (at least 32x32) without it.
@@ -260,7 +267,8 @@ def ResNet(
         classes: number of classes of the top.
         classifier_activation: activation of the `predictions` layer (None for logits).
         name: model name.
-        timm_twin: the timm model with the same structure, named in error messages.
+        imagenet_twin: the `weights.TimmTwin` whose converted checkpoint `weights="imagenet"`
+            loads; the public constructors pass the twin that matches their settings.
 
     Returns:
         A `keras.Model`.
@@ -280,6 +288,10 @@ def ResNet(
         raise ValueError(
             "`stride_in_1x1=True` applies to bottleneck blocks only, got block='basic'."
         )
+    if relu_before_se and block != "basic":
+        raise ValueError(
+            "`relu_before_se=True` applies to basic blocks only, got block='bottleneck'."
+        )
     if block == "basic" and (groups != 1 or width_per_group != 64):
         raise ValueError(
             f"Basic blocks support groups=1 and width_per_group=64 only, got groups={groups!r} "
@@ -298,7 +310,9 @@ def ResNet(
         pooling=pooling,
         classes=classes,
         classifier_activation=classifier_activation,
-        pretrained_source=f"the timm checkpoint {timm_twin!r}" if timm_twin else None,
+        imagenet_available=imagenet_twin is not None,
+        imagenet_note="ResNet(...) itself does not pick a checkpoint: call the named "
+        "constructor with the timm twin's settings.",
     )
     design = _Design(
         block=block,
@@ -307,6 +321,7 @@ def ResNet(
         width_per_group=common.check_int("width_per_group", width_per_group),
         first_width_divisor=common.check_int("first_width_divisor", first_width_divisor),
         stride_in_1x1=bool(stride_in_1x1),
+        relu_before_se=bool(relu_before_se),
         shortcut_kernel_size=shortcut_kernel_size,
         reduction_ratio=reduction_ratio,
         attention_options=dict(attention_options or {}),
@@ -318,6 +333,10 @@ def ResNet(
         include_top=include_top,
         default_size=DEFAULT_SIZE,
         min_size=MIN_SIZE,
+    )
+    # Download and convert before building, so that an offline machine fails at once.
+    imagenet_path = (
+        pretrained.imagenet_weights_path(imagenet_twin) if weights == "imagenet" else None
     )
     x = _stem(x, stem, stem_width, stem_pool, design)
     for stage, depth in enumerate(depths, 1):
@@ -334,13 +353,17 @@ def ResNet(
         dropout_rate=dropout_rate,
     )
     model = keras.Model(inputs, x, name=name)
+    if weights == "imagenet":
+        return base.load_weights(model, imagenet_path, include_top=include_top)
     return base.load_weights(model, weights)
 
 
 _APPLICATION_ARGS_DOC = """\
         include_top: whether to build the classifier (`avg_pool` -> `predictions`).
-        weights: None (random initialization) or the path of a `.weights.h5` / `.keras` file
-            saved from the same architecture; it is checked layer by layer before loading.
+        weights: None (random initialization), `"imagenet"` (the timm twin's ImageNet
+            weights, see above; `classes` must then be 1000 with the top), or the path of a
+            `.weights.h5` / `.keras` file saved from the same architecture, checked layer by
+            layer before loading.
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: image shape without the batch axis; defaults to 224x224x3 with the top
             and to any size (at least 32x32) without it.
@@ -353,11 +376,35 @@ _KNOB_DOCS = {
     "reduction_ratio": "reduction ratio r of the attention.",
     "stride_in_1x1": "stride on the bottleneck's first 1x1 (Caffe) instead of its 3x3 (timm).",
     "stem_pool": '`"ceil"` (Caffe ceil-mode max pool) or `"pad"` (padding 1, timm).',
+    "relu_before_se": "a ReLU after the second BN of each block, before SE (timm's legacy\n"
+    "            SE-ResNet-18/34).",
     "dropout_rate": "dropout before the classifier.",
 }
 
 
-def _constructor(function_name, *, summary, model_name, timm_twin, knobs, **architecture):
+def _twins_doc(function_name, knobs):
+    """The docstring lines naming the constructor's timm twins and their ImageNet weights."""
+    twins = [twin for twin in pretrained.TWINS if twin.constructor == function_name]
+    if not twins:
+        return (
+            "No timm model has this structure (its parameter count is the formula's);\n"
+            '    `weights="imagenet"` is not available.'
+        )
+    lines = ["Same structure and trainable parameter count as timm's"]
+    for twin in twins:
+        changed = {k: v for k, v in twin.options.items() if knobs.get(k) != v}
+        settings = ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "the defaults"
+        lines.append(f"    `{twin.name}` (with {settings}),")
+    lines[-1] = lines[-1].rstrip(",") + "."
+    lines.append(
+        '    `weights="imagenet"` loads that twin\'s timm checkpoint (`name.tag`: '
+        + ", ".join(f"`{twin.pretrained_name}`" for twin in twins)
+        + "),\n    converted and cached on first use."
+    )
+    return "\n".join(lines)
+
+
+def _constructor(function_name, *, summary, model_name, knobs, **architecture):
     """A public constructor: `ResNet` with a fixed architecture and the `keras.applications`
     signature, plus the keyword options in `knobs` (name -> default)."""
 
@@ -379,6 +426,7 @@ def _constructor(function_name, *, summary, model_name, timm_twin, knobs, **arch
                 f"{function_name}() got an unexpected keyword argument {unknown[0]!r}; besides "
                 f"the keras.applications arguments it accepts {allowed}."
             )
+        twin = pretrained.imagenet_twin(function_name, **options) if weights == "imagenet" else None
         return ResNet(
             include_top=include_top,
             weights=weights,
@@ -388,7 +436,7 @@ def _constructor(function_name, *, summary, model_name, timm_twin, knobs, **arch
             classes=classes,
             classifier_activation=classifier_activation,
             name=name,
-            timm_twin=timm_twin,
+            imagenet_twin=twin,
             **architecture,
             **{**knobs, **options},
         )
@@ -401,13 +449,12 @@ def _constructor(function_name, *, summary, model_name, timm_twin, knobs, **arch
     ]
     constructor.__signature__ = signature.replace(parameters=parameters)
     constructor.__name__ = constructor.__qualname__ = function_name
-    twin = f"timm's `{timm_twin}`" if timm_twin else "no timm model (a formula count)"
     knob_docs = "\n".join(
         f"        {knob}: {_KNOB_DOCS[knob]} Default {value!r}." for knob, value in knobs.items()
     )
     constructor.__doc__ = f"""{summary}
 
-    Same structure and trainable parameter count as {twin}.
+    {_twins_doc(function_name, knobs)}
 
     Args:
 {_APPLICATION_ARGS_DOC}
@@ -425,6 +472,7 @@ def _constructor(function_name, *, summary, model_name, timm_twin, knobs, **arch
 
 
 _SE_CAFFE = {"reduction_ratio": 16, "stem_pool": "ceil"}
+_SE_LEGACY_BASIC = {**_SE_CAFFE, "relu_before_se": True}
 _SE_CAFFE_BOTTLENECK = {"reduction_ratio": 16, "stride_in_1x1": True, "stem_pool": "ceil"}
 _SE = dict(attention="se")
 _SE_RESNEXT = dict(attention="se", groups=32, width_per_group=4)
@@ -439,8 +487,7 @@ SEResNet18 = _constructor(
     "SEResNet18",
     summary="SE-ResNet-18 (Hu et al.): basic blocks 2/2/2/2, SE before each addition.",
     model_name="se_resnet18",
-    timm_twin="legacy_seresnet18",
-    knobs=_SE_CAFFE,
+    knobs=_SE_LEGACY_BASIC,
     depths=(2, 2, 2, 2),
     block="basic",
     **_SE,
@@ -449,8 +496,7 @@ SEResNet34 = _constructor(
     "SEResNet34",
     summary="SE-ResNet-34 (Hu et al.): basic blocks 3/4/6/3, SE before each addition.",
     model_name="se_resnet34",
-    timm_twin="legacy_seresnet34",
-    knobs=_SE_CAFFE,
+    knobs=_SE_LEGACY_BASIC,
     depths=(3, 4, 6, 3),
     block="basic",
     **_SE,
@@ -459,7 +505,6 @@ SEResNet50 = _constructor(
     "SEResNet50",
     summary="SE-ResNet-50 (Hu et al.): bottlenecks 3/4/6/3 in the original Caffe layout.",
     model_name="se_resnet50",
-    timm_twin="legacy_seresnet50",
     knobs=_SE_CAFFE_BOTTLENECK,
     depths=(3, 4, 6, 3),
     **_SE,
@@ -468,7 +513,6 @@ SEResNet101 = _constructor(
     "SEResNet101",
     summary="SE-ResNet-101 (Hu et al.): bottlenecks 3/4/23/3 in the original Caffe layout.",
     model_name="se_resnet101",
-    timm_twin="legacy_seresnet101",
     knobs=_SE_CAFFE_BOTTLENECK,
     depths=(3, 4, 23, 3),
     **_SE,
@@ -477,7 +521,6 @@ SEResNet152 = _constructor(
     "SEResNet152",
     summary="SE-ResNet-152 (Hu et al.): bottlenecks 3/8/36/3 in the original Caffe layout.",
     model_name="se_resnet152",
-    timm_twin="legacy_seresnet152",
     knobs=_SE_CAFFE_BOTTLENECK,
     depths=(3, 8, 36, 3),
     **_SE,
@@ -486,7 +529,6 @@ SEResNeXt50 = _constructor(
     "SEResNeXt50",
     summary="SE-ResNeXt-50 (32x4d): grouped bottlenecks 3/4/6/3, stride on the 3x3.",
     model_name="se_resnext50_32x4d",
-    timm_twin="seresnext50_32x4d",
     knobs={"reduction_ratio": 16, "stem_pool": "pad"},
     depths=(3, 4, 6, 3),
     **_SE_RESNEXT,
@@ -495,7 +537,6 @@ SEResNeXt101 = _constructor(
     "SEResNeXt101",
     summary="SE-ResNeXt-101 (32x4d): grouped bottlenecks 3/4/23/3, stride on the 3x3.",
     model_name="se_resnext101_32x4d",
-    timm_twin="seresnext101_32x4d",
     knobs={"reduction_ratio": 16, "stem_pool": "pad"},
     depths=(3, 4, 23, 3),
     **_SE_RESNEXT,
@@ -507,7 +548,6 @@ SENet154 = _constructor(
         "    (3x3 convs of 64, 64, 128) and 3x3 stride-2 projection shortcuts."
     ),
     model_name="senet154",
-    timm_twin="legacy_senet154",
     knobs={**_SE_CAFFE, "dropout_rate": 0.2},
     depths=(3, 8, 36, 3),
     attention="se",
@@ -521,7 +561,6 @@ SKResNet18 = _constructor(
     "SKResNet18",
     summary="SK-ResNet-18: basic blocks 2/2/2/2 whose first 3x3 is a SelectiveKernel.",
     model_name="sk_resnet18",
-    timm_twin="skresnet18",
     knobs={"reduction_ratio": 8},
     depths=(2, 2, 2, 2),
     **_SK_RESNET,
@@ -530,7 +569,6 @@ SKResNet34 = _constructor(
     "SKResNet34",
     summary="SK-ResNet-34: basic blocks 3/4/6/3 whose first 3x3 is a SelectiveKernel.",
     model_name="sk_resnet34",
-    timm_twin="skresnet34",
     knobs={"reduction_ratio": 8},
     depths=(3, 4, 6, 3),
     **_SK_RESNET,
@@ -539,7 +577,6 @@ SKNet26 = _constructor(
     "SKNet26",
     summary="SKNet-26 (Li et al.): SK-ResNeXt 32x4d bottlenecks 2/2/2/2, M=2, L=32.",
     model_name="sknet26",
-    timm_twin=None,
     knobs={"reduction_ratio": 16},
     depths=(2, 2, 2, 2),
     **_SKNET,
@@ -548,7 +585,6 @@ SKNet50 = _constructor(
     "SKNet50",
     summary="SKNet-50 (Li et al.): SK-ResNeXt 32x4d bottlenecks 3/4/6/3, M=2, L=32.",
     model_name="sknet50",
-    timm_twin="skresnext50_32x4d",
     knobs={"reduction_ratio": 16},
     depths=(3, 4, 6, 3),
     **_SKNET,
@@ -557,7 +593,6 @@ SKNet101 = _constructor(
     "SKNet101",
     summary="SKNet-101 (Li et al.): SK-ResNeXt 32x4d bottlenecks 3/4/23/3, M=2, L=32.",
     model_name="sknet101",
-    timm_twin=None,
     knobs={"reduction_ratio": 16},
     depths=(3, 4, 23, 3),
     **_SKNET,

@@ -3,6 +3,7 @@
 Example:
     keras-se train    # train SE-ResNet-18 on the embedded digits (offline), write runs/...
     keras-se export runs/SEResNet18-sklearn_digits/model.keras --format onnx
+    keras-se convert-timm skresnet18 model.safetensors -o sk_resnet18.weights.h5
     keras-se info     # versions, Keras backend and devices
     keras-se demo     # train a small SE/SK network on the bundled digits, save and reload it
 """
@@ -174,6 +175,37 @@ def _export(args):
     print(f"exported {report}")
 
 
+def _add_convert_parser(commands):
+    parser = commands.add_parser(
+        "convert-timm",
+        help="convert a timm checkpoint into the weights of its keras-se twin",
+        description="Read a timm checkpoint (.safetensors; .pth/.bin with PyTorch), map every "
+        "tensor onto the keras-se model with the same structure, check every shape, and "
+        "save the Keras weights. Fails naming the first tensor that does not fit.",
+    )
+    add = parser.add_argument
+    add("timm_name", help="timm model name, e.g. legacy_seresnet50 or skresnet18.ra_in1k")
+    add("checkpoint", help="the timm checkpoint file")
+    add("-o", "--output", default=None, help="output .weights.h5 (TIMM_NAME.weights.h5)")
+    add("--overwrite", action="store_true", help="replace an existing output")
+
+
+def _convert(args):
+    from keras_se.applications import timm_convert, weights
+
+    twin = weights.timm_twin(args.timm_name)
+    output = args.output or f"{twin.name}.weights.h5"
+    model = timm_convert.convert_timm(
+        args.timm_name, args.checkpoint, output, overwrite=args.overwrite
+    )
+    settings = "".join(f", {k}={v!r}" for k, v in twin.settings.items())
+    print(
+        f"converted {args.checkpoint} ({twin.name}, {model.count_params():,} values) to "
+        f"{output}\nload it with keras_se.applications.{twin.constructor}("
+        f"weights={output!r}{settings})"
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-se",
@@ -183,6 +215,7 @@ def build_parser():
     commands.add_parser("info", help="print versions, backend and devices")
     _add_train_parser(commands)
     _add_export_parser(commands)
+    _add_convert_parser(commands)
     demo = commands.add_parser("demo", help="train a small SE/SK network on the bundled digits")
     demo.add_argument("--epochs", type=_positive_int, default=15, help="training epochs (15)")
     demo.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (64)")
@@ -207,6 +240,8 @@ def main(argv=None):
             _train(args)
         elif args.command == "export":
             _export(args)
+        elif args.command == "convert-timm":
+            _convert(args)
         else:
             from keras_se.demo import run_demo
 
