@@ -85,7 +85,7 @@ def _block(x, model, prefix, planes, stride, arch):
             x = _selective_kernel(x, model.get_layer(f"{prefix}sk"), stride, 1, split_input)
         else:
             x = _conv_bn(x, model, prefix, 1, stride)
-        x = _conv_bn(x, model, prefix, 2, relu=False)
+        x = _conv_bn(x, model, prefix, 2, relu=arch.get("relu_before_se", False))
     else:
         stride_1x1, stride_3x3 = (stride, 1) if arch.get("stride_in_1x1") else (1, stride)
         x = _conv_bn(x, model, prefix, 1, stride_1x1)
@@ -107,7 +107,8 @@ def resnet_forward(model, images, arch):
         images: NHWC float32 numpy images.
         arch: the architecture as timm describes it: `depths`, `block`, `attention`, `groups`,
             `stride_in_1x1`, `stem` ("7x7" or "deep"), `stem_pool` ("pad" or "ceil"),
-            `split_input` (SK basic blocks), `include_top`.
+            `split_input` (SK basic blocks), `relu_before_se` (timm's legacy basic blocks),
+            `include_top`.
     """
     with torch.no_grad():
         x = _tensor(images.transpose(0, 3, 1, 2))

@@ -238,7 +238,7 @@ def test_each_family_loads_in_a_fresh_process_with_safe_mode(trained_families, t
         ("SEMobileNet", dict(classes=0), "classes"),
         ("SEMobileNetV2", dict(reduction_ratio=-1), "reduction_ratio"),
         ("SEBNInception", dict(weights="imagenet"), "SE-BN-Inception.caffemodel"),
-        ("SEInceptionV3", dict(weights="imagenet"), "No public ImageNet checkpoint"),
+        ("SEInceptionV3", dict(weights="imagenet"), "no timm checkpoint"),
         ("SEMobileNet", dict(weights="nowhere.weights.h5"), "does not exist"),
     ],
 )

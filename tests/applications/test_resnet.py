@@ -41,7 +41,7 @@ REFERENCE_COUNTS = {
 
 # Each constructor as timm / the Caffe models describe it, for the PyTorch reference.
 _SE_CAFFE = dict(attention="se", stem_pool="ceil")
-_SE_BASIC = dict(block="basic", **_SE_CAFFE)
+_SE_BASIC = dict(block="basic", relu_before_se=True, **_SE_CAFFE)
 _SE_BOTTLENECK = dict(block="bottleneck", stride_in_1x1=True, **_SE_CAFFE)
 _SE_RESNEXT = dict(block="bottleneck", attention="se", groups=32, stem_pool="pad")
 _SK_BASIC = dict(block="basic", attention="sk", split_input=True, stem_pool="pad")
@@ -324,7 +324,8 @@ def test_a_file_that_is_not_a_weights_file_is_refused(tmp_path):
         (dict(include_top="yes"), TypeError, "include_top"),
         (dict(classes=0), ValueError, "classes"),
         (dict(classes=10.0), TypeError, "classes"),
-        (dict(weights="imagenet"), ValueError, "legacy_seresnet18"),
+        (dict(weights="imagenet", classes=10), ValueError, "classes=1000"),
+        (dict(weights="imagenet", stem_pool="pad"), ValueError, "legacy_seresnet18.in1k"),
         (dict(weights="missing.weights.h5"), ValueError, "does not exist"),
         (dict(weights="model.h5"), ValueError, ".weights.h5 or .keras"),
         (dict(weights=3), TypeError, "weights"),
@@ -380,8 +381,10 @@ def test_builder_refuses_bad_depths():
 
 
 def test_imagenet_error_says_where_weights_exist_or_that_none_do():
-    with pytest.raises(ValueError, match="skresnext50_32x4d") as error:
-        applications.SKNet50(weights="imagenet")
-    assert "weights=None" in str(error.value)
-    with pytest.raises(ValueError, match="No public ImageNet checkpoint"):
+    with pytest.raises(ValueError, match=r"skresnext50_32x4d\.ra_in1k: reduction_ratio=16"):
+        applications.SKNet50(weights="imagenet", reduction_ratio=8)
+    with pytest.raises(ValueError, match="no public ImageNet checkpoint") as error:
         applications.SKNet101(weights="imagenet")
+    assert "weights=None" in str(error.value)
+    with pytest.raises(ValueError, match=r"no timm checkpoint.*named constructor"):
+        ResNet((1, 1, 1, 1), weights="imagenet")
