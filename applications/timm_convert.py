@@ -178,9 +178,9 @@ def _convert(array, layout):
     return array
 
 
-def _batch_norm(layer, tensor_prefix):
+def _batch_norm(layer, tensor_prefix, owner):
     return [
-        _Target(variable, layer.name, f"{tensor_prefix}.{suffix}", "vector")
+        _Target(variable, owner, f"{tensor_prefix}.{suffix}", "vector")
         for variable, suffix in zip(
             (layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance),
             _BN_TENSORS,
@@ -230,9 +230,6 @@ class _Naming:
     def sk(self, block):
         return f"{block}.conv{2 if self.bottleneck else 1}"
 
-    def classifier(self):
-        return classifier_name(self.naming)
-
 
 def classifier_name(naming):
     """timm's name of the classifier in a naming scheme."""
@@ -259,7 +256,7 @@ def _targets(model, naming):
             stage, number, kind, index, shortcut, se, _ = block.groups()
             prefix = f"layer{stage}.{int(number) - 1}"
             if kind:
-                prefix, kind = names.block_layer(prefix, kind, int(index)), kind
+                prefix = names.block_layer(prefix, kind, int(index))
             elif shortcut:
                 prefix, kind = f"{prefix}.downsample.{int(shortcut == 'bn')}", shortcut
             elif se:
@@ -269,7 +266,7 @@ def _targets(model, naming):
                 targets += _selective_kernel(layer, names.sk(prefix))
                 continue
         elif layer.name == "predictions":
-            targets += _dense(layer, names.classifier(), layer.name)
+            targets += _dense(layer, classifier_name(naming), layer.name)
             continue
         else:
             raise ValueError(
@@ -279,7 +276,7 @@ def _targets(model, naming):
         if kind == "conv":
             targets += _conv(layer, prefix, layer.name)
         else:
-            targets += _batch_norm(layer, prefix)
+            targets += _batch_norm(layer, prefix, layer.name)
     return targets
 
 
@@ -297,15 +294,9 @@ def _selective_kernel(layer, prefix):
     targets = []
     for index, (conv, norm) in enumerate(zip(layer.convs, layer.norms, strict=True)):
         targets += _conv(conv, f"{prefix}.paths.{index}.conv", layer.name)
-        targets += [
-            dataclasses.replace(t, layer=layer.name)
-            for t in _batch_norm(norm, f"{prefix}.paths.{index}.bn")
-        ]
+        targets += _batch_norm(norm, f"{prefix}.paths.{index}.bn", layer.name)
     targets += _dense(layer.attention_reduce, f"{prefix}.attn.fc_reduce", layer.name)
-    targets += [
-        dataclasses.replace(t, layer=layer.name)
-        for t in _batch_norm(layer.attention_norm, f"{prefix}.attn.bn")
-    ]
+    targets += _batch_norm(layer.attention_norm, f"{prefix}.attn.bn", layer.name)
     targets += _dense(layer.attention_select, f"{prefix}.attn.fc_select", layer.name)
     return targets
 
