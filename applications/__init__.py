@@ -22,6 +22,8 @@ from keras_se.applications.inception import (
 from keras_se.applications.mobilenet import SEMobileNet, SEMobileNetV2
 from keras_se.applications.resnet import (
     ResNet,
+    ResNet50,
+    ResNeXt50,
     SENet154,
     SEResNet18,
     SEResNet34,
@@ -40,7 +42,9 @@ from keras_se.applications.timm_convert import convert_timm, load_timm_weights
 from keras_se.applications.weights import TimmTwin, imagenet_twin, timm_twin
 
 __all__ = [
+    "ResNeXt50",
     "ResNet",
+    "ResNet50",
     "SEBNInception",
     "SEInceptionResNetV2",
     "SEInceptionV3",

@@ -28,7 +28,9 @@ from keras_se.applications import weights as pretrained
 from keras_se.layers import SelectiveKernel, SqueezeExcite, common
 
 __all__ = [
+    "ResNeXt50",
     "ResNet",
+    "ResNet50",
     "SENet154",
     "SEResNeXt50",
     "SEResNeXt101",
@@ -382,8 +384,15 @@ _KNOB_DOCS = {
 }
 
 
-def _twins_doc(function_name, knobs):
+def _twins_doc(function_name, knobs, plain_twin_of=()):
     """The docstring lines naming the constructor's timm twins and their ImageNet weights."""
+    if plain_twin_of:
+        names = " and ".join(f"`{name}`" for name in plain_twin_of)
+        return (
+            f"The plain twin of {names}: the same builder and layout without attention,\n"
+            "    the baseline of the SE overhead benchmarks. keras-se converts no checkpoint for\n"
+            '    it: `weights="imagenet"` is not available.'
+        )
     twins = [twin for twin in pretrained.TWINS if twin.constructor == function_name]
     if not twins:
         return (
@@ -404,9 +413,10 @@ def _twins_doc(function_name, knobs):
     return "\n".join(lines)
 
 
-def _constructor(function_name, *, summary, model_name, knobs, **architecture):
+def _constructor(function_name, *, summary, model_name, knobs, plain_twin_of=(), **architecture):
     """A public constructor: `ResNet` with a fixed architecture and the `keras.applications`
-    signature, plus the keyword options in `knobs` (name -> default)."""
+    signature, plus the keyword options in `knobs` (name -> default). `plain_twin_of` names the
+    attention models whose plain twin this is."""
 
     def constructor(
         include_top=True,
@@ -454,7 +464,7 @@ def _constructor(function_name, *, summary, model_name, knobs, **architecture):
     )
     constructor.__doc__ = f"""{summary}
 
-    {_twins_doc(function_name, knobs)}
+    {_twins_doc(function_name, knobs, plain_twin_of)}
 
     Args:
 {_APPLICATION_ARGS_DOC}
@@ -524,6 +534,26 @@ SEResNet152 = _constructor(
     knobs=_SE_CAFFE_BOTTLENECK,
     depths=(3, 8, 36, 3),
     **_SE,
+)
+ResNet50 = _constructor(
+    "ResNet50",
+    summary="ResNet-50 without attention, in SEResNet50's layout (by default the Caffe one).",
+    model_name="resnet50",
+    knobs={"stride_in_1x1": True, "stem_pool": "ceil"},
+    plain_twin_of=("SEResNet50",),
+    depths=(3, 4, 6, 3),
+    attention=None,
+)
+ResNeXt50 = _constructor(
+    "ResNeXt50",
+    summary="ResNeXt-50 (32x4d) without attention: grouped bottlenecks 3/4/6/3.",
+    model_name="resnext50_32x4d",
+    knobs={"stem_pool": "pad"},
+    plain_twin_of=("SEResNeXt50", "SKNet50"),
+    depths=(3, 4, 6, 3),
+    attention=None,
+    groups=32,
+    width_per_group=4,
 )
 SEResNeXt50 = _constructor(
     "SEResNeXt50",
