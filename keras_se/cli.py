@@ -5,6 +5,8 @@ Example:
     keras-se export runs/SEResNet18-sklearn_digits/model.keras --format onnx
     keras-se convert-timm skresnet18 model.safetensors -o sk_resnet18.weights.h5
     keras-se info     # versions, Keras backend and devices
+    keras-se info SEResNet50 --image-size 224   # parameters and multiply-adds of a model
+    keras-se bench SEResNet50 --batch-size 16   # SE-ResNet-50 vs ResNet-50 images/s, memory
     keras-se demo     # train a small SE/SK network on the bundled digits, save and reload it
 """
 
@@ -31,6 +33,29 @@ def _devices():
 
         return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
     return keras.distribution.list_devices()
+
+
+def model_info(name, image_size=None, options=None):
+    """Print the cost report of a model: parameters and multiply-adds (`keras_se.cost`).
+
+    Args:
+        name: a keras-se or keras.applications constructor, or a timm twin name.
+        image_size: square input size (None: the model's default, 224 or 299).
+        options: constructor keywords, e.g. `{"stem_pool": "pad"}`.
+
+    Example:
+    >>> model_info("SEMobileNet", image_size=224)
+    model                se_mobilenet
+    input                224x224x3
+    trainable params     4,718,044
+    non-trainable params 21,888
+    total params         4,739,932
+    multiply-adds        0.572 GMACs (571.93 MMACs; attention 3.19 MMACs)
+    """
+    from keras_se.benchmarks.models import build_model
+    from keras_se.cost import cost_report
+
+    print(cost_report(build_model(name, image_size, **(options or {}))).format())
 
 
 def info():
@@ -206,13 +231,100 @@ def _convert(args):
     )
 
 
+def _add_info_parser(commands):
+    parser = commands.add_parser(
+        "info",
+        help="print versions, backend and devices; or a model's parameters and multiply-adds",
+        description="Without MODEL: versions, the Keras backend and its devices. With MODEL: "
+        "its trainable and total parameters and multiply-adds per image at the input size, "
+        "counted from its layers (convolutions, dense layers and the SE/SK attention).",
+    )
+    add = parser.add_argument
+    add(
+        "model",
+        nargs="?",
+        help="a keras-se constructor (SEResNet50), a keras.applications one (MobileNet) or a "
+        "timm twin name (seresnet50)",
+    )
+    add("--image-size", type=_positive_int, default=None, help="input size (model default)")
+    add(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="constructor option, e.g. --set stem_pool=pad (repeatable)",
+    )
+
+
+def _add_bench_parser(commands):
+    from keras_se.benchmarks import harness, models
+
+    parser = commands.add_parser(
+        "bench",
+        help="images/s and peak memory of SE/SK models next to their plain twins",
+        description="Measure inference and training images/s (median of the runs) and peak "
+        "memory of each model and its plain twin on every runtime, one worker process each; "
+        "print the table and write results.csv, results.md and overhead.png.",
+    )
+    add = parser.add_argument
+    add(
+        "models",
+        nargs="*",
+        default=list(models.ATTENTION_MODELS),
+        help=f"attention models ({', '.join(models.ATTENTION_MODELS)}: all by default); "
+        "each brings its plain twin",
+    )
+    add(
+        "--runtimes",
+        nargs="+",
+        choices=harness.RUNTIMES,
+        default=None,
+        help="Keras backends (tensorflow-xla: jit_compile) and timm (default: every installed)",
+    )
+    add("--modes", nargs="+", choices=harness.MODES, default=list(harness.MODES))
+    add("--batch-size", type=_positive_int, default=16, help="images per step (16)")
+    add("--image-size", type=_positive_int, default=224, help="input size (224)")
+    add("--warmup", type=_positive_int, default=2, help="untimed steps first (2)")
+    add("--iterations", type=_positive_int, default=3, help="steps per timed run (3)")
+    add("--repeats", type=_positive_int, default=3, help="timed runs, median shown (3)")
+    add("--precision", choices=harness.PRECISIONS, default="float32")
+    add("--threads", type=_positive_int, default=None, help="CPU threads (all cores)")
+    add("-o", "--output", default="bench-results", help="results folder (bench-results)")
+    add("--overwrite", action="store_true", help="replace results in the folder")
+    add("--timeout", type=_positive_int, default=3600, help="seconds per worker (3600)")
+
+
+def _bench(args, argv):
+    from keras_se.benchmarks import harness
+
+    measurements = harness.run_benchmarks(
+        args.models,
+        args.runtimes,
+        args.modes,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        warmup=args.warmup,
+        iterations=args.iterations,
+        repeats=args.repeats,
+        precision=args.precision,
+        threads=args.threads,
+        output_dir=args.output,
+        overwrite=args.overwrite,
+        timeout=args.timeout,
+        command=" ".join(["keras-se", *argv]),
+    )
+    print(f"wrote results.csv, results.md and overhead.png to {args.output}")
+    return 1 if any(m.error for m in measurements) else 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-se",
         description="Squeeze-and-Excitation and Selective Kernel layers for Keras 3.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("info", help="print versions, backend and devices")
+    _add_info_parser(commands)
+    _add_bench_parser(commands)
     _add_train_parser(commands)
     _add_export_parser(commands)
     _add_convert_parser(commands)
@@ -231,12 +343,19 @@ def main(argv=None):
     Example:
     >>> main(["info"])  # doctest: +SKIP
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    if args.command == "info":
+    if args.command == "info" and args.model is None:
         info()
         return 0
     try:
-        if args.command == "train":
+        if args.command == "info":
+            from keras_se.benchmarks.models import parse_options
+
+            model_info(args.model, args.image_size, parse_options(args.set))
+        elif args.command == "bench":
+            return _bench(args, argv)
+        elif args.command == "train":
             _train(args)
         elif args.command == "export":
             _export(args)

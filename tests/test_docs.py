@@ -4,16 +4,21 @@ import doctest
 import importlib
 import pkgutil
 
+import keras_se.benchmarks
 import pytest
 
 import keras_se
 
+# applications/ and benchmarks/ sit outside keras_se/ and are mapped into it, so walking
+# keras_se's own folder does not find them.
+MAPPED = (keras_se.applications, keras_se.benchmarks)
 MODULES = sorted(
-    {"keras_se", "keras_se.applications"}
+    {"keras_se", *(package.__name__ for package in MAPPED)}
     | {m.name for m in pkgutil.walk_packages(keras_se.__path__, "keras_se.")}
     | {
         m.name
-        for m in pkgutil.walk_packages(keras_se.applications.__path__, "keras_se.applications.")
+        for package in MAPPED
+        for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")
     }
 )
 

@@ -48,8 +48,8 @@ def test_public_api():
 
 
 @pytest.mark.parametrize("hook", ["build_wheel", "build_editable"])
-def test_applications_folder_installs_as_keras_se_applications(hook, tmp_path):
-    """Regular and editable wheels map the top-level applications/ folder.
+def test_top_level_folders_install_inside_keras_se(hook, tmp_path):
+    """Regular and editable wheels map the top-level applications/ and benchmarks/ folders.
 
     The wheels come from setuptools' PEP 517 hooks, as pip builds them, and are unpacked into a
     folder of their own: installing with pip would replace this environment's keras-se.
@@ -72,9 +72,10 @@ def test_applications_folder_installs_as_keras_se_applications(hook, tmp_path):
         site.addsitedir({str(site_dir)!r})
         sys.path.insert(0, {str(site_dir)!r})
         sys.meta_path[:0] = sys.meta_path[finders:]  # the wheel's editable finder goes first
-        import keras_se.applications
+        import keras_se.applications, keras_se.benchmarks
         print(keras_se.__file__)
         print(keras_se.applications.__file__)
+        print(keras_se.benchmarks.__file__)
     """
     result = subprocess.run(
         [sys.executable, "-S", "-c", textwrap.dedent(check)],
@@ -85,13 +86,15 @@ def test_applications_folder_installs_as_keras_se_applications(hook, tmp_path):
         env={**os.environ, "KERAS_BACKEND": "jax"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    package_file, applications_file = map(pathlib.Path, result.stdout.split())
+    package_file, applications_file, benchmarks_file = map(pathlib.Path, result.stdout.split())
     if hook == "build_editable":
         assert package_file == REPO / "keras_se" / "__init__.py"
         assert applications_file == REPO / "applications" / "__init__.py"
+        assert benchmarks_file == REPO / "benchmarks" / "__init__.py"
     else:
         assert package_file == site_dir / "keras_se" / "__init__.py"
         assert applications_file == site_dir / "keras_se" / "applications" / "__init__.py"
+        assert benchmarks_file == site_dir / "keras_se" / "benchmarks" / "__init__.py"
 
 
 def test_layers_run_on_jax_without_tensorflow():
