@@ -50,6 +50,7 @@ class Measurement:
             `worker.py`); `memory` says where it was counted.
         memory: `"device peak"` or `"process RSS growth"`.
         device: the device it ran on.
+        threads: the CPU threads TensorFlow or PyTorch used (None for JAX).
         overhead_pct: for an attention model, how much longer an image takes than on its
             plain twin in the same runtime and mode, in percent.
         error: why the worker failed, else None.
@@ -67,6 +68,7 @@ class Measurement:
     peak_memory_mb: float | None = None
     memory: str | None = None
     device: str | None = None
+    threads: int | None = None
     overhead_pct: float | None = None
     error: str | None = None
 
@@ -212,6 +214,7 @@ def _measurements(group, runtime, modes, result):
             peak_memory_mb=values["peak_memory_mb"],
             memory=values["memory"],
             device=result["device"],
+            threads=result["threads"],
         )
         for model in group
         for mode, values in result["results"][model].items()
@@ -305,41 +308,6 @@ def run_benchmarks(
     [('MobileNet', False), ('SEMobileNet', True)]
     """
     runtimes = available_runtimes() if runtimes is None else runtimes
-    models = check_settings(
-        models,
-        runtimes,
-        modes,
-        batch_size=batch_size,
-        image_size=image_size,
-        warmup=warmup,
-        iterations=iterations,
-        repeats=repeats,
-        precision=precision,
-        threads=threads,
-        output_dir=output_dir,
-        overwrite=overwrite,
-    )
-    measurements = []
-    # One worker per runtime and group, which interleaves the models' timed runs.
-    for runtime in runtimes:
-        for group in groups(models, runtime):
-            spec = dict(
-                models=group,
-                runtime=runtime,
-                modes=list(modes),
-                batch_size=batch_size,
-                image_size=image_size,
-                warmup=warmup,
-                iterations=iterations,
-                repeats=repeats,
-                precision=precision,
-                threads=threads,
-            )
-            rows = _measurements(group, runtime, modes, _run_worker(spec, timeout))
-            for model in group:
-                log(report.progress_line([m for m in rows if m.model == model]))
-            measurements.extend(rows)
-    add_overheads(measurements)
     settings = dict(
         batch_size=batch_size,
         image_size=image_size,
@@ -347,8 +315,22 @@ def run_benchmarks(
         iterations=iterations,
         repeats=repeats,
         precision=precision,
-        threads=threads or "default",
+        threads=threads,
     )
+    models = check_settings(
+        models, runtimes, modes, output_dir=output_dir, overwrite=overwrite, **settings
+    )
+    measurements = []
+    # One worker per runtime and group, which interleaves the models' timed runs.
+    for runtime in runtimes:
+        for group in groups(models, runtime):
+            spec = dict(models=group, runtime=runtime, modes=list(modes), **settings)
+            rows = _measurements(group, runtime, modes, _run_worker(spec, timeout))
+            for model in group:
+                log(report.progress_line([m for m in rows if m.model == model]))
+            measurements.extend(rows)
+    add_overheads(measurements)
+    settings["threads"] = threads or "default"
     report.write_all(measurements, Path(output_dir), settings=settings, command=command)
     log(report.table(measurements))
     return measurements

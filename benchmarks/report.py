@@ -20,6 +20,7 @@ CSV_COLUMNS = (
     "peak_memory_mb",
     "memory",
     "device",
+    "threads",
     "error",
 )
 GOALS_PCT = {"inference": 5.0, "training": 10.0}
@@ -142,7 +143,7 @@ def write_csv(measurements, path):
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "results.csv"
     >>> write_csv([Measurement("SEResNet50", "jax", "inference", [1.0, 2.0])], path)
     >>> path.read_text().splitlines()[1]
-    'SEResNet50,ResNet50,seresnet50,jax,inference,1.5,1.000;2.000,,,,,,'
+    'SEResNet50,ResNet50,seresnet50,jax,inference,1.5,1.000;2.000,,,,,,,'
     """
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
@@ -163,6 +164,7 @@ def write_csv(measurements, path):
                     "" if m.peak_memory_mb is None else round(m.peak_memory_mb, 1),
                     m.memory or "",
                     m.device or "",
+                    "" if m.threads is None else m.threads,
                     m.error or "",
                 ]
             )

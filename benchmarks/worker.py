@@ -135,18 +135,23 @@ def _torch_memory(torch):
 
 
 def _set_threads(spec):
+    """Apply `spec["threads"]` to TensorFlow or PyTorch; return the threads they will use
+    (None on JAX, which sizes its CPU thread pool itself)."""
     threads = spec.get("threads")
-    if not threads:
-        return
     if spec["runtime"] in ("timm", "torch"):
         import torch
 
-        torch.set_num_threads(threads)
-    elif spec["runtime"].startswith("tensorflow"):
+        if threads:
+            torch.set_num_threads(threads)
+        return torch.get_num_threads()
+    if spec["runtime"].startswith("tensorflow"):
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    return None
 
 
 def _batch(spec, channels_first=False, classes=1000):
@@ -159,7 +164,8 @@ def _batch(spec, channels_first=False, classes=1000):
 
 
 def _keras_steps(spec):
-    """`(device, memory, build)`: `build(name)` returns `{mode: step}` for one Keras model."""
+    """`(device, memory, threads, build)`: `build(name)` returns `{mode: step}` for one Keras
+    model."""
     import keras
     from keras_se.benchmarks.models import BENCH_MODELS
 
@@ -167,7 +173,7 @@ def _keras_steps(spec):
     expected = "tensorflow" if spec["runtime"].startswith("tensorflow") else spec["runtime"]
     if backend != expected:
         raise RuntimeError(f"runtime {spec['runtime']!r} needs KERAS_BACKEND={expected}.")
-    _set_threads(spec)
+    threads = _set_threads(spec)
     device, memory = _keras_device(keras)
     keras.config.set_dtype_policy(spec["precision"])
     images, labels = _batch(spec, keras.config.image_data_format() == "channels_first")
@@ -186,16 +192,16 @@ def _keras_steps(spec):
             "training": lambda: model.train_on_batch(images, labels),
         }
 
-    return device, memory, build
+    return device, memory, threads, build
 
 
 def _timm_steps(spec):
-    """`(device, memory, build)` for the timm twins, on CUDA when PyTorch sees a GPU."""
+    """`(device, memory, threads, build)` for the timm twins, on CUDA when PyTorch sees a GPU."""
     import timm
     import torch
     from keras_se.benchmarks.models import BENCH_MODELS
 
-    _set_threads(spec)
+    threads = _set_threads(spec)
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     device_name, memory = (
@@ -236,7 +242,7 @@ def _timm_steps(spec):
 
         return {"inference": infer, "training": train}
 
-    return device_name, memory, build
+    return device_name, memory, threads, build
 
 
 def _timed(step, iterations):
@@ -250,8 +256,8 @@ def measure(spec):
     """Measure every model of `spec["models"]` in every mode, interleaved as described above.
 
     Returns:
-        `{"device": ..., "results": {model: {mode: {"first_step_s", "images_per_s",
-        "peak_memory_mb", "memory"}}}}`.
+        `{"device": ..., "threads": ..., "results": {model: {mode: {"first_step_s",
+        "images_per_s", "peak_memory_mb", "memory"}}}}`.
 
     Example:
     >>> spec = dict(models=["MobileNet", "SEMobileNet"], runtime="tensorflow",
@@ -261,7 +267,8 @@ def measure(spec):
     >>> len(results["SEMobileNet"]["inference"]["images_per_s"])
     2
     """
-    device, memory, build = (_timm_steps if spec["runtime"] == "timm" else _keras_steps)(spec)
+    steps_for = _timm_steps if spec["runtime"] == "timm" else _keras_steps
+    device, memory, threads, build = steps_for(spec)
     steps, firsts = {}, {}
     for name in spec["models"]:
         steps[name] = build(name)
@@ -290,7 +297,7 @@ def measure(spec):
                 peak_memory_mb=growth[name] / 2**20,
                 memory=memory.kind,
             )
-    return {"device": device, "results": results}
+    return {"device": device, "threads": threads, "results": results}
 
 
 def main(argv=None):

@@ -168,7 +168,8 @@ def test_info_prints_the_cost_report(capsys):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """SE-MobileNet and MobileNet on JAX and timm, two steps of 2 images at 32x32."""
+    """SE-MobileNet and MobileNet on JAX and timm (on one thread), two runs of one step of 2
+    images at 32x32."""
     output = tmp_path_factory.mktemp("bench")
     lines = []
     measurements = harness.run_benchmarks(
@@ -179,6 +180,7 @@ def tiny_run(tmp_path_factory):
         warmup=1,
         iterations=1,
         repeats=2,
+        threads=1,
         output_dir=output,
         command="keras-se bench SEMobileNet",
         log=lines.append,
@@ -203,6 +205,7 @@ def test_harness_measures_every_model_runtime_and_mode(tiny_run):
         assert len(m.images_per_s) == 2 and all(rate > 0 for rate in m.images_per_s)
         assert m.first_step_s > 0 and m.peak_memory_mb >= 0
         assert m.memory == "process RSS" and "cores" in m.device
+        assert m.threads == (1 if m.runtime == "timm" else None)  # JAX sizes its own pool
     plain, se = measurements[0], measurements[2]
     assert se.overhead_pct == pytest.approx(100 * (plain.median / se.median - 1))
     assert plain.overhead_pct is None
@@ -272,6 +275,28 @@ def test_worker_runs_on_jax_without_tensorflow():
     result = json.loads(result_line.removeprefix(worker.RESULT_PREFIX))
     assert result["results"]["SEMobileNet"]["training"]["images_per_s"][0] > 0
     assert flag == "False"
+
+
+def test_threads_reach_tensorflow(tmp_path):
+    measurements = harness.run_benchmarks(
+        ["SEMobileNet"],
+        ["tensorflow"],
+        ["inference"],
+        batch_size=2,
+        image_size=32,
+        warmup=1,
+        iterations=1,
+        repeats=1,
+        threads=1,
+        output_dir=tmp_path,
+        log=lambda line: None,
+    )
+    assert [(m.model, m.threads, m.error) for m in measurements] == [
+        ("MobileNet", 1, None),
+        ("SEMobileNet", 1, None),
+    ]
+    with open(tmp_path / "results.csv", newline="") as file:
+        assert [row["threads"] for row in csv.DictReader(file)] == ["1", "1"]
 
 
 def test_a_failing_worker_is_reported_and_the_run_goes_on(tmp_path):
