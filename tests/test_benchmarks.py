@@ -277,20 +277,26 @@ def test_worker_runs_on_jax_without_tensorflow():
     assert flag == "False"
 
 
-def test_threads_reach_tensorflow(tmp_path):
-    measurements = harness.run_benchmarks(
+def one_step_run(runtime, output_dir, **settings):
+    """SE-MobileNet and MobileNet on `runtime`: one inference step of 2 images at 32x32 each,
+    without progress lines."""
+    return harness.run_benchmarks(
         ["SEMobileNet"],
-        ["tensorflow"],
+        [runtime],
         ["inference"],
         batch_size=2,
         image_size=32,
         warmup=1,
         iterations=1,
         repeats=1,
-        threads=1,
-        output_dir=tmp_path,
+        output_dir=output_dir,
         log=lambda line: None,
+        **settings,
     )
+
+
+def test_threads_reach_tensorflow(tmp_path):
+    measurements = one_step_run("tensorflow", tmp_path, threads=1)
     assert [(m.model, m.threads, m.error) for m in measurements] == [
         ("MobileNet", 1, None),
         ("SEMobileNet", 1, None),
@@ -300,19 +306,7 @@ def test_threads_reach_tensorflow(tmp_path):
 
 
 def test_a_failing_worker_is_reported_and_the_run_goes_on(tmp_path):
-    measurements = harness.run_benchmarks(
-        ["SEMobileNet"],
-        ["jax"],
-        ["inference"],
-        batch_size=2,
-        image_size=32,
-        warmup=1,
-        iterations=1,
-        repeats=1,
-        output_dir=tmp_path,
-        timeout=1,
-        log=lambda line: None,
-    )
+    measurements = one_step_run("jax", tmp_path, timeout=1)
     assert [m.error for m in measurements] == ["timed out after 1 s"] * 2
     assert "timed out after 1 s" in (tmp_path / "results.md").read_text()
     assert (
