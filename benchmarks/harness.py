@@ -48,7 +48,7 @@ class Measurement:
         first_step_s: seconds of the first step (tracing and compiling included).
         peak_memory_mb: peak working memory of a training or inference step in MiB (see
             `worker.py`); `memory` says where it was counted.
-        memory: `"device peak"` or `"process RSS growth"`.
+        memory: `"device"` or `"process RSS"`.
         device: the device it ran on.
         threads: the CPU threads TensorFlow or PyTorch used (None for JAX).
         overhead_pct: for an attention model, how much longer an image takes than on its
@@ -295,7 +295,7 @@ def run_benchmarks(
         overwrite: replace results already in `output_dir`.
         timeout: seconds one worker may take.
         command: the command line to record in `results.md`.
-        log: called with one line of progress per worker.
+        log: called with one line of progress per model and runtime, and with the table.
 
     Returns:
         The list of `Measurement`s, overheads filled in.

@@ -37,7 +37,7 @@ def _rate(measurement):
 
 
 def progress_line(measurements):
-    """One line per worker: model, runtime and the median images/s of each mode.
+    """One line per model of a worker: model, runtime and the median images/s of each mode.
 
     Example:
     >>> from keras_se.benchmarks.harness import Measurement
@@ -50,6 +50,23 @@ def progress_line(measurements):
     ]
     line = f"{first.model} on {first.runtime}: {', '.join(parts)}"
     return line + (f" ({first.error})" if first.error else "")
+
+
+def _runtimes(measurements):
+    return list(dict.fromkeys(m.runtime for m in measurements))
+
+
+def _cells(measurements, mode, text):
+    """`{(model, runtime): text(measurement)}` for one mode, in measurement order."""
+    return {(m.model, m.runtime): text(m) for m in measurements if m.mode == mode}
+
+
+def _grid(cells, runtimes):
+    """A header and one row per model: its cell for every runtime, `-` where it has none."""
+    models = dict.fromkeys(model for model, _ in cells)
+    return [["model", *runtimes]] + [
+        [model, *(cells.get((model, r), "-") for r in runtimes)] for model in models
+    ]
 
 
 def table(measurements):
@@ -67,13 +84,10 @@ def table(measurements):
     ResNet50   | 100.0
     SEResNet50 | 90.0 (+11.1%)
     """
-    runtimes = list(dict.fromkeys(m.runtime for m in measurements))
+    runtimes = _runtimes(measurements)
     blocks = []
     for mode in dict.fromkeys(m.mode for m in measurements):
-        cells = {(m.model, m.runtime): _rate(m) for m in measurements if m.mode == mode}
-        models = list(dict.fromkeys(model for model, _ in cells))
-        rows = [["model", *runtimes]]
-        rows += [[model, *(cells.get((model, r), "-") for r in runtimes)] for model in models]
+        rows = _grid(_cells(measurements, mode, _rate), runtimes)
         widths = [max(len(row[i]) for row in rows) + 1 for i in range(len(rows[0]))]
         lines = [f"{mode}, images/s (SE overhead)"]
         for index, row in enumerate(rows):
@@ -84,33 +98,10 @@ def table(measurements):
     return "\n\n".join(blocks)
 
 
-def _markdown_table(measurements, mode):
-    runtimes = list(dict.fromkeys(m.runtime for m in measurements))
-    cells = {(m.model, m.runtime): m for m in measurements if m.mode == mode}
-    lines = [
-        "| model | " + " | ".join(runtimes) + " |",
-        "|---|" + "---:|" * len(runtimes),
-    ]
-    for model in dict.fromkeys(model for model, _ in cells):
-        row = [_rate(cells[model, r]) if (model, r) in cells else "-" for r in runtimes]
-        lines.append(f"| {model} | " + " | ".join(row) + " |")
-    return "\n".join(lines)
-
-
-def _memory_table(measurements):
-    runtimes = list(dict.fromkeys(m.runtime for m in measurements))
-    cells = {
-        (m.model, m.runtime): f"{m.peak_memory_mb:.0f}"
-        for m in measurements
-        if m.mode == "training" and m.peak_memory_mb is not None
-    }
-    if not cells:
-        return ""
-    lines = ["| model | " + " | ".join(runtimes) + " |", "|---|" + "---:|" * len(runtimes)]
-    for model in dict.fromkeys(model for model, _ in cells):
-        lines.append(
-            f"| {model} | " + " | ".join(cells.get((model, r), "-") for r in runtimes) + " |"
-        )
+def _markdown(rows):
+    """A Markdown table of `_grid` rows, the numbers right-aligned."""
+    lines = ["| " + " | ".join(rows[0]) + " |", "|---|" + "---:|" * (len(rows[0]) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
     return "\n".join(lines)
 
 
@@ -246,11 +237,15 @@ def write_markdown(measurements, path, *, settings, command):
     for mode in dict.fromkeys(m.mode for m in measurements):
         sections += [
             f"## {mode.capitalize()}: images/s, median of the runs (SE overhead)",
-            _markdown_table(measurements, mode),
+            _markdown(_grid(_cells(measurements, mode, _rate), _runtimes(measurements))),
         ]
-    memory = _memory_table(measurements)
+    measured = [m for m in measurements if m.peak_memory_mb is not None]
+    memory = _cells(measured, "training", lambda m: f"{m.peak_memory_mb:.0f}")
     if memory:
-        sections += ["## Peak working memory of a training step (MiB)", memory]
+        sections += [
+            "## Peak working memory of a training step (MiB)",
+            _markdown(_grid(memory, _runtimes(measurements))),
+        ]
     errors = [f"- {m.model} on {m.runtime} ({m.mode}): {m.error}" for m in measurements if m.error]
     if errors:
         sections += ["## Failed", "\n".join(errors)]

@@ -263,7 +263,8 @@ def _add_bench_parser(commands):
         "bench",
         help="images/s and peak memory of SE/SK models next to their plain twins",
         description="Measure inference and training images/s (median of the runs) and peak "
-        "memory of each model and its plain twin on every runtime, one worker process each; "
+        "memory of each model and its plain twin on every runtime, one worker process per "
+        "runtime and group, the models' timed rounds interleaved; "
         "print the table and write results.csv, results.md and overhead.png.",
     )
     add = parser.add_argument
