@@ -68,6 +68,14 @@ def check_output_shape(layer, x, expected_shape):
     assert tuple(symbolic.shape) == (None, *tuple(expected_shape)[1:])
 
 
+def check_empty_batch(layer, x, expected_shape):
+    """A batch of zero examples gives zero outputs of the expected shape (a replica of a
+    distributed evaluation can receive one; TensorFlow's oneDNN convolutions get it wrong)."""
+    empty = x[:0]
+    assert empty.shape[0] == 0
+    assert tuple(layer(empty).shape) == (0, *tuple(expected_shape)[1:])
+
+
 def check_config_round_trip(layer, x):
     """`get_config` is JSON-serializable and `from_config` rebuilds an identical layer."""
     config = layer.get_config()
@@ -207,6 +215,7 @@ def run_layer_test(make_layer, x, expected_shape, tmp_path, mixed_precision_tole
     """
     layer = make_layer()
     check_output_shape(layer, x, expected_shape)
+    check_empty_batch(layer, x, expected_shape)
     check_config_round_trip(layer, x)
     check_sequential_and_functional(make_layer, x)
     check_mixed_precision(make_layer, x, mixed_precision_tolerance)

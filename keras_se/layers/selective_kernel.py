@@ -297,7 +297,7 @@ class SelectiveKernel(keras.layers.Layer):
         for x, conv, norm, plan in zip(
             branch_inputs, self.convs, self.norms, self._plans(), strict=True
         ):
-            x = conv(self._subsample(self._pad(x, plan.pad), plan.input_step))
+            x = common.convolve(conv, self._subsample(self._pad(x, plan.pad), plan.input_step))
             x = self._subsample(x, plan.output_step)
             paths.append(self.activation(norm(x, training=training)))
 

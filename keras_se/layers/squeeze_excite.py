@@ -177,6 +177,10 @@ class SqueezeExcite(keras.layers.Layer):
         return _apply_gate(self.gate, ops.expand_dims(logits, axis))
 
     def call(self, inputs):
+        if inputs.shape[0] == 0:
+            # An empty batch has nothing to gate (the output has the input's shape and dtype),
+            # and Keras' `max` refuses empty tensors on the torch and eager TensorFlow backends.
+            return inputs
         if self.mode == "channel":
             gate = self._channel_gate(inputs)
         elif self.mode == "spatial":
