@@ -430,6 +430,7 @@ def _run(config):
         seed=config.seed,
     )
     num_train = _count_examples(splits.train, splits.num_train)
+    num_validation = _count_examples(splits.validation, splits.num_validation)
     steps_per_epoch = config.steps_per_epoch or num_train // config.batch_size
     if steps_per_epoch < 1:
         raise ValueError(
@@ -449,8 +450,13 @@ def _run(config):
         flip=splits.flip,
         **pipeline,
     ).repeat()
+    # Full, zero-weight-padded batches: no replica ever gets an empty batch (see make_pipeline).
     validation_batches = data.make_pipeline(
-        splits.validation, training=False, num_examples=splits.num_validation, **pipeline
+        splits.validation,
+        training=False,
+        num_examples=num_validation,
+        full_batches=True,
+        **pipeline,
     )
     # Non-chief workers keep their own checkpoints (they restore from them) and logs.
     work_dir = config.run_dir if is_chief else config.run_dir / "workers" / worker_id
@@ -471,7 +477,8 @@ def _run(config):
             model.compile(
                 optimizer=_optimizer(config, model, steps_per_epoch),
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                # Weighted: validation's padding rows weigh 0 (see data.make_pipeline).
+                weighted_metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
                 jit_compile=config.xla != "off",
             )
         backup = _backup(config, work_dir)
@@ -518,7 +525,7 @@ def _run(config):
         "learning_rate": config.peak_learning_rate,
         "num_classes": splits.num_classes,
         "num_train": num_train,
-        "num_validation": splits.num_validation,
+        "num_validation": num_validation,
         "val_accuracy": history["val_accuracy"][-1],
         "val_loss": history["val_loss"][-1],
         "train_seconds": train_seconds,

@@ -45,6 +45,7 @@ def make_pipeline(
     augment=True,
     flip=True,
     seed=0,
+    full_batches=False,
 ):
     """Batches of `(float32 RGB images in [0, 255], one-hot float32 labels)` from `(image, label)`.
 
@@ -57,16 +58,28 @@ def make_pipeline(
     they fit in 1 GiB. Sharding
     across workers is by data (`AutoShardPolicy.DATA`).
 
+    `full_batches=True` (validation only) pads the last batch to the full `batch_size` with
+    blank images and yields `(images, labels, sample_weights)`. `tf.distribute` splits a
+    global batch over the replicas in order, `batch_size / replicas` rows each, so a short last
+    batch leaves the later replicas with none, and TensorFlow's oneDNN convolutions return an
+    empty batch with the wrong shape (see the README's known limitations). Full batches give
+    every replica rows on every strategy. The padding weighs 0 and every real image
+    `padded_count / num_examples`: Keras averages the loss over the rows it receives (padding
+    included) and the metrics over the weights, so both then equal the plain mean over the
+    real images.
+
     Args:
         dataset: a `tf.data.Dataset` of `(uint8 image HxWxC, int label)`, C in {1, 3}.
         image_size: side of the square output images.
         batch_size: global batch size.
         num_classes: depth of the one-hot labels (they allow label smoothing).
         training: training (augment, shuffle, drop the remainder) or validation pipeline.
-        num_examples: size of `dataset` if known (-2 when unknown: no cache).
+        num_examples: size of `dataset` if known (-2 when unknown: no cache); needed by
+            `full_batches`.
         augment: random crop (and flip) in training; off gives a deterministic pipeline.
         flip: random horizontal flip (off for digits and text).
         seed: seed of the shuffle and the augmentation.
+        full_batches: pad the last validation batch, adding sample weights (see above).
 
     Returns:
         A batched, prefetched `tf.data.Dataset`.
@@ -78,7 +91,16 @@ def make_pipeline(
     ...                         training=True, num_examples=10)
     >>> [tuple(x.shape) for x in next(iter(batches))], len(batches)
     ([(4, 32, 32, 3), (4, 10)], 2)
+    >>> padded = make_pipeline(data, image_size=32, batch_size=4, num_classes=10,
+    ...                        training=False, num_examples=10, full_batches=True)
+    >>> [weights.numpy().tolist() for _, _, weights in padded][-1]
+    [1.2000000476837158, 1.2000000476837158, 0.0, 0.0]
     """
+    if full_batches and (training or num_examples < 1):
+        raise ValueError(
+            "`full_batches` pads validation batches and needs their number of examples: got "
+            f"training={training!r}, num_examples={num_examples!r}."
+        )
     stored_size = math.ceil(image_size * CROP_PADDING) if training and augment else image_size
     data = dataset.map(_resize_to(stored_size), num_parallel_calls=tf.data.AUTOTUNE)
     if 0 <= num_examples * stored_size**2 * 3 * 4 <= CACHE_LIMIT_BYTES:
@@ -100,7 +122,21 @@ def make_pipeline(
         lambda image, label: (image, tf.one_hot(label, num_classes)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
+    if full_batches:
+        data = _pad_to_full_batches(data, num_examples, batch_size, image_size, num_classes)
     data = data.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return data.with_options(options)
+
+
+def _pad_to_full_batches(data, num_examples, batch_size, image_size, num_classes):
+    padded_count = math.ceil(num_examples / batch_size) * batch_size
+    weight = tf.constant(padded_count / num_examples, tf.float32)
+    blank = (
+        tf.zeros((image_size, image_size, 3), tf.float32),
+        tf.zeros((num_classes,), tf.float32),
+        tf.constant(0.0, tf.float32),
+    )
+    padding = tf.data.Dataset.from_tensors(blank).repeat(padded_count - num_examples)
+    return data.map(lambda image, label: (image, label, weight)).concatenate(padding)

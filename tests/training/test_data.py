@@ -89,6 +89,49 @@ def test_pipeline_resizes_crops_normalizes_nothing_and_one_hot_encodes(digits):
     np.testing.assert_array_equal(next(iter(again))[0].numpy(), first)  # reproducible
 
 
+def test_full_batches_pad_validation_with_zero_weight_blanks(digits):
+    options = dict(image_size=16, batch_size=64, num_classes=10, training=False)
+    plain = list(data.make_pipeline(digits.validation, **options).as_numpy_iterator())
+    padded = list(
+        data.make_pipeline(
+            digits.validation, **options, num_examples=digits.num_validation, full_batches=True
+        ).as_numpy_iterator()
+    )
+    # 449 images: 7 full batches and 1 image, padded to 8 batches of 64.
+    assert [len(batch[0]) for batch in plain] == [64] * 7 + [1]
+    assert [len(batch[0]) for batch in padded] == [64] * 8
+    images, labels, weights = (np.concatenate(parts) for parts in zip(*padded, strict=True))
+    # The real images come first, unchanged and in order; the 63 blanks weigh nothing.
+    np.testing.assert_array_equal(images[:449], np.concatenate([b[0] for b in plain]))
+    np.testing.assert_array_equal(labels[:449], np.concatenate([b[1] for b in plain]))
+    assert not images[449:].any() and not labels[449:].any()
+    np.testing.assert_allclose(weights[:449], 512 / 449, rtol=1e-7)
+    assert not weights[449:].any()
+    # Weighted means over the padded rows are the plain means over the real images.
+    values = np.random.default_rng(0).normal(size=512)
+    assert np.sum(weights * values) / np.sum(weights) == pytest.approx(values[:449].mean())
+    assert np.sum(weights * values) / 512 == pytest.approx(values[:449].mean())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"training": True, "num_examples": 449}, "got training=True, num_examples=449"),
+        ({"training": False}, "got training=False, num_examples=-2"),
+    ],
+)
+def test_full_batches_need_validation_and_a_known_size(digits, options, message):
+    with pytest.raises(ValueError, match=f"`full_batches` pads validation batches.*{message}"):
+        data.make_pipeline(
+            digits.validation,
+            image_size=16,
+            batch_size=64,
+            num_classes=10,
+            full_batches=True,
+            **options,
+        )
+
+
 def test_augmentation_crops_and_flips_only_when_asked():
     image = np.arange(36 * 36, dtype="float32").reshape(36, 36, 1) % 251
     dataset = tf.data.Dataset.from_tensors((image.astype("uint8"), 0)).repeat(64)

@@ -244,7 +244,7 @@ import json, sys
 from training_job import SE_RESNET10, split_cpu
 split_cpu(2)
 import keras, numpy as np
-from keras_se import distribute, train
+from keras_se import data, distribute, train
 strategy = distribute.make_strategy("mirrored")
 with strategy.scope():
     model = SE_RESNET10(input_shape=(32, 32, 3), classes=10)
@@ -254,17 +254,34 @@ try:
     error = None
 except ValueError as e:
     error = str(e)
+# 449 validation images at batch 32: the last global batch holds 1 image, which would leave
+# the second replica with none.
 common = dict(epochs=1, steps_per_epoch=4, batch_size=32, augment=False, xla="off",
               verbose=0, sync_batch_norm=True, warmup_epochs=0, learning_rate=0.05)
 runs = {s: train.train(SE_RESNET10, strategy=s, output_dir=f"{sys.argv[1]}/{s}", **common)
         for s in ("mirrored", "one-device")}
-weights = {s: keras.saving.load_model(r["model_path"]).get_weights() for s, r in runs.items()}
+models = {s: keras.saving.load_model(r["model_path"]) for s, r in runs.items()}
+weights = {s: m.get_weights() for s, m in models.items()}
 keras.utils.set_random_seed(0)
 initial = train._build_model(train.TrainConfig(model=SE_RESNET10), 10).get_weights()
+# The validation numbers recomputed in numpy from each saved model's predictions (the job
+# validates after the last epoch's training, with these weights): cross-entropy with the
+# job's label smoothing 0.1, and accuracy, over the 449 images.
+validation = data.make_pipeline(data.load_splits("sklearn_digits").validation, image_size=32,
+                                batch_size=32, num_classes=10, training=False)
+labels = np.concatenate([y for _, y in validation])
+reference = {}
+for s, m in models.items():
+    p = np.concatenate([m.predict_on_batch(x) for x, _ in validation]).astype("float64")
+    p = np.clip(p / p.sum(1, keepdims=True), 1e-7, 1 - 1e-7)
+    reference[s] = {"count": len(p),
+                    "val_loss": float(np.mean(-np.sum((labels * 0.9 + 0.01) * np.log(p), 1))),
+                    "val_accuracy": float(np.mean(p.argmax(1) == labels.argmax(1)))}
 print("RESULT " + json.dumps({
     "replicas": strategy.num_replicas_in_sync, "kinds": kinds, "error": error,
     "strategies": {s: r["strategy"] for s, r in runs.items()},
-    "val_loss": {s: r["val_loss"] for s, r in runs.items()},
+    "reported": {s: {k: r[k] for k in ("val_loss", "val_accuracy")} for s, r in runs.items()},
+    "reference": reference,
     # Per tensor: how far the two runs ended apart, relative to how far training moved it.
     "relative_difference": max(
         float(np.max(np.abs(m - o)) / np.max(np.abs(o - i)))
@@ -275,17 +292,36 @@ print("RESULT " + json.dumps({
 """
 
 
-def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(MIRRORED_CHECK), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=400,
-        env={**os.environ, "PYTHONPATH": str(JOB.parent)},
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    result = json.loads(lines[0][len("RESULT ") :])
+@pytest.fixture(scope="module")
+def mirrored_runs(tmp_path_factory):
+    """MIRRORED_CHECK's result, once per `TF_ENABLE_ONEDNN_OPTS` value (computed when asked)."""
+    results = {}
+
+    def get(onednn):
+        if onednn not in results:
+            folder = tmp_path_factory.mktemp(f"mirrored-onednn-{onednn}")
+            done = subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(MIRRORED_CHECK), str(folder)],
+                capture_output=True,
+                text=True,
+                timeout=400,
+                env={
+                    **os.environ,
+                    "PYTHONPATH": str(JOB.parent),
+                    "TF_ENABLE_ONEDNN_OPTS": onednn,
+                },
+            )
+            lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+            assert done.returncode == 0 and lines, done.stderr[-3000:]
+            results[onednn] = json.loads(lines[0][len("RESULT ") :])
+        return results[onednn]
+
+    return get
+
+
+@pytest.mark.parametrize("onednn", ["1", "0"])
+def test_mirrored_validation_is_exact_with_an_empty_replica_share(mirrored_runs, onednn):
+    result = mirrored_runs(onednn)
     assert result["replicas"] == 2
     assert result["kinds"] == ["MirroredVariable"]
     assert "`batch_size` 33 is the global batch and must be divisible by the 2" in result["error"]
@@ -293,17 +329,43 @@ def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
         "mirrored": "MirroredStrategy",
         "one-device": "OneDeviceStrategy",
     }
+    # The reported numbers are the plain means over the 449 images on both strategies (the
+    # zero-weight padding of the last batch counts for nothing), to float32 precision.
+    for strategy, reported in result["reported"].items():
+        reference = result["reference"][strategy]
+        assert reference["count"] == 449
+        assert reported["val_loss"] == pytest.approx(reference["val_loss"], rel=1e-5), strategy
+        assert reported["val_accuracy"] == pytest.approx(reference["val_accuracy"], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "onednn",
+    [
+        "1",
+        pytest.param(
+            "0",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="Known, unexplained: with oneDNN off the mirrored SE-ResNet-10 run "
+                "leaves the one-device run after its second step (relative difference 9e-5 "
+                "after one step, 3.2% after two, 9.6% after four; the plain ResNet-10 stays at "
+                "3e-5, and with oneDNN on both stay under 0.6%). See the README's Known "
+                "limitations.",
+            ),
+        ),
+    ],
+)
+def test_mirrored_training_over_two_cpus_matches_one_device(mirrored_runs, onednn):
+    result = mirrored_runs(onednn)
     # Same data, same initial weights, BN statistics over both replicas: the same training.
     # Every tensor moved, and the two runs agree to float32 reduction-order noise (measured
     # 0.5%; the same runs without synchronized BN measured 145%).
     assert result["smallest_change"] > 1e-4, result
     assert result["relative_difference"] < 0.02, result
-    assert result["val_loss"]["mirrored"] == pytest.approx(
-        result["val_loss"]["one-device"], rel=2e-3
-    )
 
 
-def test_multi_worker_training_with_two_processes(tmp_path):
+@pytest.mark.parametrize("onednn", ["1", "0"])
+def test_multi_worker_training_with_two_processes(tmp_path, onednn):
     import socket
 
     ports = []
@@ -329,7 +391,7 @@ def test_multi_worker_training_with_two_processes(tmp_path):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
-                env={**os.environ, "TF_CONFIG": tf_config},
+                env={**os.environ, "TF_CONFIG": tf_config, "TF_ENABLE_ONEDNN_OPTS": onednn},
             )
         )
     outputs = []
