@@ -6,8 +6,57 @@ a segmentation fault. timm imports torchvision, which imports `torch._dynamo`, w
 Triton when it is installed. The tests run PyTorch on the CPU only, where Triton is never
 used, so it is hidden from this process: `import triton` raises ImportError and PyTorch
 proceeds as on a CPU-only install. Subprocesses are unaffected.
+
+Memory: the suite runs in one process on a 24 GB machine, and a module's fixtures hold full
+ImageNet-size models. After each module, once its fixtures are gone, Keras' global state is
+cleared, garbage is collected and glibc hands the freed heap back to the system, so that one
+module's models never add to the next one's. After a test that leaves the process above
+`COLLECT_ABOVE_MB` resident, garbage is collected at once as well (TensorFlow graphs and
+converters leave gigabytes in reference cycles that Python's own collector reaches late).
 """
 
+import ctypes
+import gc
 import sys
 
+import pytest
+
 sys.modules.setdefault("triton", None)
+
+COLLECT_ABOVE_MB = 4000
+
+
+def _resident_mb():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:  # not Linux
+        pass
+    return 0
+
+
+def _return_free_heap_to_the_system():
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_memory_after_each_module():
+    yield
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+    gc.collect()
+    _return_free_heap_to_the_system()
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_after_a_heavy_test():
+    yield
+    if _resident_mb() > COLLECT_ABOVE_MB:
+        gc.collect()
+        _return_free_heap_to_the_system()

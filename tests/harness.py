@@ -185,6 +185,8 @@ _FRESH_LOADER = textwrap.dedent(
         model = keras.saving.load_model(path, safe_mode=True)
         x = np.load(path.with_suffix(".x.npy"))
         np.save(path.with_suffix(".loaded.npy"), model.predict(x, verbose=0))
+        del model  # one model in memory at a time
+        keras.backend.clear_session()
     """
 )
 
