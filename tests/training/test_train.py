@@ -349,8 +349,8 @@ def test_mirrored_validation_is_exact_with_an_empty_replica_share(mirrored_runs,
                 reason="Known, unexplained: with oneDNN off the mirrored SE-ResNet-10 run "
                 "leaves the one-device run after its second step (relative difference 9e-5 "
                 "after one step, 3.2% after two, 9.6% after four; the plain ResNet-10 stays at "
-                "3e-5, and with oneDNN on both stay under 0.6%). See the README's Known "
-                "limitations.",
+                "3e-5, and with oneDNN on both stay under 0.6%; it needs weight decay and label "
+                "smoothing together). See the README's Known limitations.",
             ),
         ),
     ],
