@@ -26,17 +26,6 @@ sys.modules.setdefault("triton", None)
 COLLECT_ABOVE_MB = 4000
 
 
-def _resident_mb():
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:  # not Linux
-        pass
-    return 0
-
-
 def _return_free_heap_to_the_system():
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -57,6 +46,12 @@ def release_memory_after_each_module():
 @pytest.fixture(autouse=True)
 def collect_garbage_after_a_heavy_test():
     yield
-    if _resident_mb() > COLLECT_ABOVE_MB:
+    from keras_se.benchmarks.worker import HostMemory  # imported by then: no cost
+
+    try:
+        resident_mb = HostMemory().current() / 2**20
+    except OSError:  # no /proc (not Linux)
+        return
+    if resident_mb > COLLECT_ABOVE_MB:
         gc.collect()
         _return_free_heap_to_the_system()

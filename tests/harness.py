@@ -191,6 +191,18 @@ _FRESH_LOADER = textwrap.dedent(
 )
 
 
+def run_for_result(argv, env=None, timeout=300):
+    """Run `argv` (a Python script printing `RESULT <json>`) in a fresh process.
+
+    Returns `(returncode, result, output)`: the last RESULT line's JSON (None without one) and
+    the tail of stdout and stderr, for assertion messages.
+    """
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    result = json.loads(lines[-1][len("RESULT ") :]) if lines else None
+    return done.returncode, result, done.stdout[-3000:] + done.stderr[-3000:]
+
+
 def check_fresh_process_round_trip(models, directory):
     """Save `{name: (model, x)}` as `.keras` files, load them all in a new Python process with
     `safe_mode=True` and compare its predictions with this process's."""

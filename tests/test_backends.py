@@ -1,7 +1,6 @@
 """The layer tests and the portable application tests again, on every other Keras backend,
 each in its own process; and the empty-batch behaviour with TensorFlow's oneDNN ops on and off."""
 
-import json
 import os
 import pathlib
 import subprocess
@@ -9,6 +8,7 @@ import sys
 
 import keras
 import pytest
+from harness import run_for_result
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -65,16 +65,11 @@ print("RESULT " + json.dumps(shapes))
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's oneDNN ops")
 @pytest.mark.parametrize("onednn", ["1", "0"])
 def test_empty_batch_through_selective_kernel_with_onednn(onednn):
-    result = subprocess.run(
+    code, shapes, output = run_for_result(
         [sys.executable, "-c", ONEDNN_EMPTY_BATCH],
-        capture_output=True,
-        text=True,
-        timeout=300,
         env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn, "KERAS_BACKEND": "tensorflow"},
     )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert result.returncode == 0 and lines, result.stderr[-3000:]
-    shapes = json.loads(lines[0][len("RESULT ") :])
+    assert code == 0 and shapes is not None, output
     # The negative control: TensorFlow's own convolution, which keras-se works around. With
     # oneDNN on it hands an empty batch back unchanged; if this starts failing, TensorFlow has
     # fixed it and `keras_se.layers.common.convolve` can go.

@@ -14,6 +14,7 @@ import time
 import keras
 import numpy as np
 import pytest
+from harness import run_for_result
 from training_job import SE_RESNET10
 
 from keras_se import cli, data, train
@@ -24,15 +25,7 @@ SMALL_RUN = {"batch_size": 32, "xla": "off", "verbose": 0}
 
 def _run_job(options):
     """Run tests/training_job.py in a fresh process; return (returncode, result, output)."""
-    done = subprocess.run(
-        [sys.executable, str(JOB), json.dumps(options)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    result = json.loads(lines[-1][len("RESULT ") :]) if lines else None
-    return done.returncode, result, done.stdout[-3000:] + done.stderr[-3000:]
+    return run_for_result([sys.executable, str(JOB), json.dumps(options)])
 
 
 @pytest.fixture(scope="module")
@@ -300,20 +293,13 @@ def mirrored_runs(tmp_path_factory):
     def get(onednn):
         if onednn not in results:
             folder = tmp_path_factory.mktemp(f"mirrored-onednn-{onednn}")
-            done = subprocess.run(
+            code, result, output = run_for_result(
                 [sys.executable, "-c", textwrap.dedent(MIRRORED_CHECK), str(folder)],
-                capture_output=True,
-                text=True,
+                env={**os.environ, "PYTHONPATH": str(JOB.parent), "TF_ENABLE_ONEDNN_OPTS": onednn},
                 timeout=400,
-                env={
-                    **os.environ,
-                    "PYTHONPATH": str(JOB.parent),
-                    "TF_ENABLE_ONEDNN_OPTS": onednn,
-                },
             )
-            lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-            assert done.returncode == 0 and lines, done.stderr[-3000:]
-            results[onednn] = json.loads(lines[0][len("RESULT ") :])
+            assert code == 0 and result is not None, output
+            results[onednn] = result
         return results[onednn]
 
     return get
