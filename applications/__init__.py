@@ -19,7 +19,7 @@ from keras_se.applications.inception import (
     SEInceptionResNetV2,
     SEInceptionV3,
 )
-from keras_se.applications.mobilenet import SEMobileNet, SEMobileNetV2
+from keras_se.applications.mobilenet import MobileNet, SEMobileNet, SEMobileNetV2
 from keras_se.applications.resnet import (
     ResNet,
     ResNet50,
@@ -42,6 +42,7 @@ from keras_se.applications.timm_convert import convert_timm, load_timm_weights
 from keras_se.applications.weights import TimmTwin, imagenet_twin, timm_twin
 
 __all__ = [
+    "MobileNet",
     "ResNeXt50",
     "ResNet",
     "ResNet50",

@@ -14,7 +14,7 @@ import zipfile
 import h5py
 import keras
 
-from keras_se.layers import SqueezeExcite, common
+from keras_se.layers import DepthwiseConv2D, SqueezeExcite, common
 
 POOLINGS = (None, "avg", "max")
 WEIGHTS_SUFFIXES = (".weights.h5", ".keras")
@@ -402,7 +402,8 @@ def se_twin(
     Arguments are checked, `plain` (a `keras.applications` constructor) builds the topology
     with `plain_options` on a fresh input of the resolved shape, and `rebuild_with_attention`
     re-creates it on the real input with an SE layer named `attention_name(layer_name)` after
-    every layer for which that returns a name.
+    every layer for which that returns a name. Depthwise convolutions become keras-se's
+    `DepthwiseConv2D` (the same layer and weights, fast where XLA compiles it on the CPU).
 
     Example:
     >>> twin = se_twin(
@@ -447,5 +448,7 @@ def se_twin(
             ratio=reduction_ratio, data_format=data_format, name=se_name, **(se_options or {})
         )
 
+    # keras-se's depthwise convolution: the same layer, fast where XLA compiles it on the CPU.
+    replace = {"DepthwiseConv2D": DepthwiseConv2D.from_config, **(replace or {})}
     model = rebuild_with_attention(model, inputs, images, attention_after, name, replace)
     return load_weights(model, weights)

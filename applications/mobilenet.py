@@ -53,23 +53,49 @@ def SEMobileNet(
     >>> model.output_shape, model.get_layer("conv_pw_13_se").reduced_channels_
     ((None, 512), 32)
     """
+    return _mobilenet(
+        base.se_after(r"conv_pw_(\d+)_relu", "conv_pw_{}_se"), locals(), reduction_ratio
+    )
+
+
+def MobileNet(
+    input_shape=None,
+    alpha=1.0,
+    depth_multiplier=1,
+    dropout=1e-3,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="mobilenet",
+):
+    """MobileNet v1, the plain twin of `SEMobileNet`: `keras.applications.MobileNet` rebuilt
+    with keras-se's `DepthwiseConv2D`.
+
+    The layers, names, weights and outputs are those of `keras.applications.MobileNet` (its
+    weights files load into it); only the depthwise convolutions differ in how they compute,
+    so that they stay fast where XLA compiles them on the CPU (JAX, `jit_compile=True`). The
+    arguments are those of `SEMobileNet` without `reduction_ratio`.
+
+    Example:
+    >>> model = MobileNet(alpha=0.25, include_top=False, input_shape=(32, 32, 3), pooling="avg")
+    >>> type(model.get_layer("conv_dw_1")).__module__, model.output_shape
+    ('keras_se.layers.grouped_conv', (None, 256))
+    """
+    return _mobilenet(lambda layer_name: None, locals())
+
+
+def _mobilenet(attention_name, arguments, reduction_ratio=16):
+    """`keras.applications.MobileNet` with SE after the layers `attention_name` selects."""
     return base.se_twin(
         keras.applications.MobileNet,
-        attention_name=base.se_after(r"conv_pw_(\d+)_relu", "conv_pw_{}_se"),
+        attention_name=attention_name,
         reduction_ratio=reduction_ratio,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        name=name,
         default_size=224,
         min_size=32,
-        alpha=alpha,
-        depth_multiplier=depth_multiplier,
-        dropout=dropout,
+        **{key: value for key, value in arguments.items() if key != "reduction_ratio"},
     )
 
 

@@ -25,7 +25,7 @@ import keras
 from keras_se.applications import base
 from keras_se.applications import weights as pretrained
 
-from keras_se.layers import SelectiveKernel, SqueezeExcite, common
+from keras_se.layers import GroupedConv2D, SelectiveKernel, SqueezeExcite, common
 
 __all__ = [
     "ResNeXt50",
@@ -90,7 +90,8 @@ class _Design:
                 kernel_size // 2, data_format=self.data_format, name=f"{prefix}pad{suffix}"
             )(x)
             padding = "valid"
-        x = keras.layers.Conv2D(
+        conv = GroupedConv2D if groups > 1 else keras.layers.Conv2D
+        x = conv(
             filters,
             kernel_size,
             strides=strides,

@@ -2,8 +2,9 @@
 
 Every SE/SK model of the benchmarks is paired with its plain twin, built by the same builder
 with the attention off: `ResNet50` / `ResNeXt50` are `keras_se.applications.ResNet` presets
-with `attention=None`, and `MobileNet` / `InceptionV3` are the `keras.applications` models
-that `SEMobileNet` / `SEInceptionV3` are rebuilt from. The ResNet-50 pair uses timm's layout
+with `attention=None`, `MobileNet` is `keras.applications.MobileNet` rebuilt with keras-se's
+depthwise convolution as `SEMobileNet` is, and `InceptionV3` is the `keras.applications`
+model that `SEInceptionV3` is rebuilt from. The ResNet-50 pair uses timm's layout
 (stride on the 3x3, padded stem pool) so that both have an exact timm twin for the peer
 column; `timm_name` is the timm model with the same structure: the same trainable parameter
 count, except that Keras' InceptionV3 has no BatchNorm scale (timm's `inception_v3` has 17,216
@@ -62,7 +63,7 @@ BENCH_MODELS = {
         BenchModel("ResNeXt50", "ResNeXt50", {}, None, "resnext50_32x4d"),
         BenchModel("SEResNeXt50", "SEResNeXt50", {}, "ResNeXt50", "seresnext50_32x4d"),
         BenchModel("SKNet50", "SKNet50", {}, "ResNeXt50", "skresnext50_32x4d"),
-        BenchModel("MobileNet", "keras.applications.MobileNet", {}, None, "mobilenetv1_100"),
+        BenchModel("MobileNet", "MobileNet", {}, None, "mobilenetv1_100"),
         BenchModel("SEMobileNet", "SEMobileNet", {}, "MobileNet", None),
         BenchModel("InceptionV3", "keras.applications.InceptionV3", {}, None, "inception_v3"),
         BenchModel("SEInceptionV3", "SEInceptionV3", {}, "InceptionV3", None),

@@ -72,7 +72,7 @@ def test_empty_batch_through_selective_kernel_with_onednn(onednn):
     assert code == 0 and shapes is not None, output
     # The negative control: TensorFlow's own convolution, which keras-se works around. With
     # oneDNN on it hands an empty batch back unchanged; if this starts failing, TensorFlow has
-    # fixed it and `keras_se.layers.common.convolve` can go.
+    # fixed it and the reshape in `keras_se.layers.grouped_conv` can go.
     assert shapes.pop("raw_conv2d") == ([0, 9, 9, 8] if onednn == "1" else [0, 5, 5, 16])
     # Eager, graph with unknown shapes, XLA; then a non-empty batch through the same graph.
     expected = [[0, 5, 5, 16]] * 3 + [[2, 5, 5, 16]]

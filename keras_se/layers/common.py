@@ -7,7 +7,6 @@ is allowed, so a bad configuration never surfaces as a backend traceback.
 import numbers
 
 import keras
-from keras import ops
 
 SUPPORTED_RANKS = (3, 4, 5)
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -148,46 +147,3 @@ def broadcast_shape(rank, channels, data_format):
 def attention_dtype(compute_dtype):
     """The dtype attention weights are computed in: float32 under float16/bfloat16 compute."""
     return "float32" if compute_dtype in ("float16", "bfloat16") else compute_dtype
-
-
-def _conv_length(size, kernel, stride, dilation, padding):
-    if padding == "same":
-        return (size + stride - 1) // stride
-    return (size - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def convolve(conv, inputs):
-    """`conv(inputs)` for a Keras convolution layer, with the right shape for an empty batch.
-
-    TensorFlow's oneDNN convolutions (on by default on CPUs with AVX512-VNNI/BF16, AVX-VNNI or
-    AMX) return an empty batch unchanged: `(0, 32, 32, 3)` in, `(0, 32, 32, 3)` out, whatever
-    the filters and strides. Reshaping the result to the shape the convolution defines costs
-    nothing for any other batch and corrects that one. Symbolic inputs pass through as they are.
-    The convolution must have no bias and no activation: Keras applies those inside the layer,
-    before the shape can be corrected.
-
-    Example:
-    >>> import numpy as np
-    >>> conv = keras.layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)
-    >>> tuple(convolve(conv, np.zeros((0, 16, 16, 3), "float32")).shape)
-    (0, 8, 8, 8)
-    """
-    if conv.use_bias or conv.activation is not keras.activations.linear:
-        raise ValueError(
-            f"convolve() needs a convolution without bias and activation, got {conv.name!r} "
-            f"with use_bias={conv.use_bias} and activation={conv.activation.__name__!r}."
-        )
-    outputs = conv(inputs)
-    batch, *dims = ops.shape(inputs)
-    if batch is None:
-        return outputs
-    rank = len(inputs.shape)
-    channels = channel_axis(conv.data_format) % rank
-    spatial = iter(zip(conv.kernel_size, conv.strides, conv.dilation_rate, strict=True))
-    shape = [batch]
-    for axis, size in enumerate(dims, start=1):
-        if axis == channels:
-            shape.append(conv.filters)
-        else:
-            shape.append(_conv_length(size, *next(spatial), conv.padding))
-    return ops.reshape(outputs, shape)

@@ -14,9 +14,13 @@ from typing import NamedTuple
 import keras
 from keras import ops
 
-from keras_se.layers import common
+from keras_se.layers import common, grouped_conv
 
-_CONV_BY_RANK = {3: keras.layers.Conv1D, 4: keras.layers.Conv2D, 5: keras.layers.Conv3D}
+_CONV_BY_RANK = {
+    3: grouped_conv.GroupedConv1D,
+    4: grouped_conv.GroupedConv2D,
+    5: grouped_conv.GroupedConv3D,
+}
 
 
 class _BranchPlan(NamedTuple):
@@ -297,7 +301,7 @@ class SelectiveKernel(keras.layers.Layer):
         for x, conv, norm, plan in zip(
             branch_inputs, self.convs, self.norms, self._plans(), strict=True
         ):
-            x = common.convolve(conv, self._subsample(self._pad(x, plan.pad), plan.input_step))
+            x = conv(self._subsample(self._pad(x, plan.pad), plan.input_step))
             x = self._subsample(x, plan.output_step)
             paths.append(self.activation(norm(x, training=training)))
 

@@ -5,16 +5,6 @@ import pytest
 from harness import random_batch, randomize_weights, run_layer_test, to_numpy
 
 from keras_se import SelectiveKernel
-from keras_se.layers import common
-
-TF_CPU_NCHW_UNSUPPORTED = keras.backend.backend() == "tensorflow" and not any(
-    d.startswith("gpu") for d in keras.distribution.list_devices()
-)
-needs_nchw_convolutions = pytest.mark.skipif(
-    TF_CPU_NCHW_UNSUPPORTED,
-    reason="TensorFlow's CPU kernels run convolutions in NHWC only (keras.layers.Conv2D "
-    "fails the same way); the JAX and PyTorch runs of this suite cover channels_first",
-)
 
 
 def bn_weights(norm):
@@ -86,7 +76,6 @@ def test_matches_numpy_reference_in_inference(name):
     )
 
 
-@needs_nchw_convolutions
 @pytest.mark.parametrize("name", ["grouped, more filters", "stride 2, odd dilation", "1D"])
 def test_matches_numpy_reference_channels_first(name):
     kwargs, shape = CONFIGS[name]
@@ -206,7 +195,6 @@ def test_layer_harness(kwargs, shape, expected_shape, tmp_path):
     )
 
 
-@needs_nchw_convolutions
 def test_layer_harness_channels_first(tmp_path):
     def make_layer(**extra):
         return SelectiveKernel(
@@ -281,34 +269,3 @@ def test_bad_arguments_are_rejected_at_construction(kwargs, error, match):
 def test_bad_input_shapes_are_rejected_at_build(kwargs, shape, match):
     with pytest.raises(ValueError, match=match):
         SelectiveKernel(**kwargs).build(shape)
-
-
-@pytest.mark.parametrize("rank", [1, 2, 3])
-@pytest.mark.parametrize(
-    ("padding", "strides", "dilation"),
-    [
-        ("same", 1, 1),
-        ("same", 2, 1),
-        ("same", 3, 1),
-        ("same", 1, 3),
-        ("valid", 1, 1),
-        ("valid", 2, 1),
-        ("valid", 3, 1),
-        ("valid", 1, 2),
-        ("valid", 1, 3),
-    ],
-)
-def test_convolve_gives_an_empty_batch_the_shape_of_a_full_one(rank, padding, strides, dilation):
-    conv = getattr(keras.layers, f"Conv{rank}D")(
-        6, 3, strides=strides, dilation_rate=dilation, padding=padding, use_bias=False
-    )
-    x = random_batch((2, *[11, 9, 8][:rank], 4))
-    full = tuple(conv(x).shape)
-    assert tuple(common.convolve(conv, x[:0]).shape) == (0, *full[1:])
-    np.testing.assert_array_equal(to_numpy(common.convolve(conv, x)), to_numpy(conv(x)))
-
-
-@pytest.mark.parametrize("kwargs", [{}, {"use_bias": False, "activation": "relu"}])
-def test_convolve_refuses_a_bias_or_an_activation(kwargs):
-    with pytest.raises(ValueError, match="convolve\\(\\) needs a convolution without bias"):
-        common.convolve(keras.layers.Conv2D(4, 3, **kwargs), random_batch((1, 5, 5, 2)))
