@@ -6,11 +6,13 @@ images (the batch dimension is dynamic in every format) and compares the outputs
 The file only appears at its final path once that check has passed; an existing file is never
 replaced without `overwrite=True`.
 
-Grouped convolutions (SE-ResNeXt, SENet-154, SKNet): Keras' TensorFlow backend runs
-`Conv2D(groups > 1)` inside a nested `tf.function(jit_compile=True)`. An exported graph keeps
-that function behind a call that tf2onnx cannot convert and that TF Serving refuses unless
-XLA:CPU is switched on. The exported graphs therefore drop the `_XlaMustCompile` mark from
-their functions, which lets the converters inline them into plain `Conv2D` ops (TensorFlow,
+Grouped convolutions: keras-se's models (SE-ResNeXt, SENet-154, SKNet) use
+`keras_se.layers.GroupedConv2D`, which traces to ordinary grouped `Conv2D` ops. Keras' own
+`Conv2D(groups > 1)` (in a user's model, or a `.keras` file saved before keras-se had that
+layer) runs inside a nested `tf.function(jit_compile=True)`; an exported graph keeps that
+function behind a call that tf2onnx cannot convert and that TF Serving refuses unless XLA:CPU
+is switched on. The exported graphs therefore drop the `_XlaMustCompile` mark from their
+functions, which lets the converters inline them into plain `Conv2D` ops (TensorFlow,
 onnxruntime and LiteRT all run grouped convolutions natively). Training is untouched: only
 the exported copy of the graph changes.
 """
