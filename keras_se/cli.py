@@ -124,7 +124,12 @@ def _add_train_parser(commands):
     add("--warmup-epochs", type=_non_negative_float, default=defaults.warmup_epochs)
     add("--label-smoothing", type=_non_negative_float, default=defaults.label_smoothing)
     add("--precision", choices=train.PRECISIONS, default=defaults.precision)
-    add("--xla", choices=train.XLA_MODES, default=defaults.xla, help="XLA (auto: on)")
+    add(
+        "--xla",
+        choices=train.XLA_MODES,
+        default=defaults.xla,
+        help="XLA (auto: on for GPUs and small images)",
+    )
     add("--strategy", choices=distribute.STRATEGIES, default=defaults.strategy)
     add("--sync-bn", action="store_true", help="BatchNorm statistics over all replicas")
     add("--no-augment", action="store_true", help="no random crop and flip")

@@ -24,6 +24,7 @@ import shutil
 import time
 
 import keras
+import numpy as np
 
 from keras_se import checkpoint, distribute, requirements
 
@@ -32,6 +33,8 @@ CHECKPOINT_DIR = "checkpoints"
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 XLA_MODES = ("auto", "on", "off")
+# `--xla auto`: timed training steps of a throwaway copy of the model in each mode.
+XLA_PROBE_STEPS = 3
 # Peak learning rate per 256 images (linear scaling rule, Goyal et al. 2017) and weight decay.
 BASE_LEARNING_RATE = {"sgd": 0.1, "adamw": 1e-3}
 DEFAULT_WEIGHT_DECAY = {"sgd": 1e-4, "adamw": 0.05}
@@ -378,7 +381,8 @@ def train(model="SEResNet18", dataset="sklearn_digits", **options):
             batch_size / 256 for AdamW); `weight_decay` (1e-4 SGD, 0.05 AdamW; never on BN
             or biases); `warmup_epochs` (1: linear warm-up, then cosine decay to 0);
             `label_smoothing` (0.1); `precision` (`float32`, `mixed_float16`,
-            `mixed_bfloat16`); `xla` (`auto` = on with TensorFlow, `on`, `off`); `strategy`
+            `mixed_bfloat16`); `xla` (`on`, `off`, or `auto`: on for GPUs and
+            for small images on a CPU, see `use_xla`); `strategy`
             (`auto`, `one-device`, `mirrored`, `multi-worker`); `sync_batch_norm` (BN
             statistics over all replicas); `data_dir` and `download` (TFDS);
             `validation_split`; `steps_per_epoch` (default: the whole training split);
@@ -409,6 +413,81 @@ def train(model="SEResNet18", dataset="sklearn_digits", **options):
     if not config.overwrite:
         _backup(config, config.run_dir).check_run_config()
     return _run(config)
+
+
+def time_training_steps(build_model, *, batch_shape, num_classes, jit_compile, steps):
+    """Seconds per training step of a fresh `build_model()` on random data (the fastest of
+    `steps` steps, after one untimed step that compiles).
+
+    Example:
+    >>> build = lambda: keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+    ...                                   keras.layers.Dense(4, activation="softmax")])
+    >>> time_training_steps(build, batch_shape=(2, 8, 8, 3), num_classes=4,
+    ...                     jit_compile=False, steps=2) > 0
+    True
+    """
+    model = build_model()
+    model.compile(
+        optimizer=keras.optimizers.SGD(1e-3, momentum=0.9),
+        loss="categorical_crossentropy",
+        jit_compile=jit_compile,
+    )
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, batch_shape).astype("float32")
+    labels = np.eye(num_classes, dtype="float32")[rng.integers(0, num_classes, batch_shape[0])]
+    model.train_on_batch(images, labels)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        model.train_on_batch(images, labels)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def use_xla(xla, probe):
+    """Whether the training job compiles its step with XLA (`jit_compile=True`).
+
+    `"on"` and `"off"` decide. `"auto"` calls `probe(jit_compile)` (seconds per step, e.g.
+    `time_training_steps` on a throwaway copy of the model) for both modes and takes the
+    faster. No size rule holds on a CPU: measured on 2 cores (images/s, graph mode / XLA, batch
+    8), ResNet-50 trains at 67.8 / 38.0 at 32 px and 43.0 / 12.7 at 64 px, MobileNet at
+    162 / 173 at 32 px and 96.7 / 39.1 at 96 px (README, "Mixed precision and XLA").
+
+    Returns:
+        `(use, timings)`: whether to use XLA, and `{"graph": s, "xla": s}` per step when
+        probed (else an empty dict).
+
+    Example:
+    >>> use_xla("auto", lambda jit_compile: 0.5 if jit_compile else 0.8)
+    (True, {'graph': 0.8, 'xla': 0.5})
+    >>> use_xla("off", None)
+    (False, {})
+    """
+    if xla != "auto":
+        return xla == "on", {}
+    timings = {"graph": probe(False), "xla": probe(True)}
+    return timings["xla"] < timings["graph"], timings
+
+
+def _xla_probe(config, num_classes, strategy):
+    """`use_xla`'s probe: training steps of a throwaway copy of the model, one replica's batch.
+
+    Multi-worker runs cannot probe (each worker would decide for itself): they use XLA on
+    GPUs and graph mode on CPUs.
+    """
+    if config.strategy == "multi-worker":
+        import tensorflow as tf
+
+        on_gpu = bool(tf.config.list_logical_devices("GPU"))
+        return lambda jit_compile: 0.0 if jit_compile == on_gpu else 1.0
+    per_replica = config.batch_size // strategy.num_replicas_in_sync
+    return lambda jit_compile: time_training_steps(
+        lambda: _build_model(config, num_classes),
+        batch_shape=(per_replica, config.image_size, config.image_size, 3),
+        num_classes=num_classes,
+        jit_compile=jit_compile,
+        steps=XLA_PROBE_STEPS,
+    )
 
 
 def _run(config):
@@ -467,6 +546,7 @@ def _run(config):
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
+        xla, xla_timings = use_xla(config.xla, _xla_probe(config, splits.num_classes, strategy))
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             model = _build_model(config, splits.num_classes)
@@ -479,7 +559,7 @@ def _run(config):
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
                 # Weighted: validation's padding rows weigh 0 (see data.make_pipeline).
                 weighted_metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-                jit_compile=config.xla != "off",
+                jit_compile=xla,
             )
         backup = _backup(config, work_dir)
         with strategy.scope():
@@ -520,7 +600,8 @@ def _run(config):
         "replicas": strategy.num_replicas_in_sync,
         "strategy": type(strategy).__name__,
         "precision": config.precision,
-        "xla": config.xla != "off",
+        "xla": xla,
+        "xla_probe_seconds_per_step": xla_timings,
         "batch_size": config.batch_size,
         "learning_rate": config.peak_learning_rate,
         "num_classes": splits.num_classes,

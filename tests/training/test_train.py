@@ -39,7 +39,11 @@ def test_embedded_digits_train_a_small_se_resnet_to_95_percent(digits_run):
     result, folder = digits_run
     assert result["val_accuracy"] >= 0.95, result
     assert (result["num_train"], result["num_validation"], result["epochs"]) == (1348, 449, 6)
-    assert result["xla"] is True and result["strategy"] == "OneDeviceStrategy"  # the defaults
+    assert result["strategy"] == "OneDeviceStrategy"  # the default
+    # `--xla auto` (the default) timed both modes and took the faster.
+    probe = result["xla_probe_seconds_per_step"]
+    assert set(probe) == {"graph", "xla"} and min(probe.values()) > 0, probe
+    assert result["xla"] == (probe["xla"] < probe["graph"])
     # The saved model reproduces that accuracy on its own, from plain RGB images.
     model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
     splits = data.load_splits("sklearn_digits")
@@ -138,6 +142,48 @@ def test_a_missing_training_package_is_named_with_the_install_command(tmp_path, 
     with pytest.raises(ImportError, match=r"needs tensorboard.*keras-se\[tensorflow-cpu,train\]"):
         train.train(SE_RESNET10, output_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("xla", "graph_seconds", "xla_seconds", "expected"),
+    [
+        ("auto", 0.08, 0.30, False),
+        ("auto", 0.30, 0.08, True),
+        ("on", 1, 2, True),
+        ("off", 2, 1, False),
+    ],
+)
+def test_xla_auto_takes_the_faster_mode_and_on_off_do_not_probe(
+    xla, graph_seconds, xla_seconds, expected
+):
+    calls = []
+
+    def probe(jit_compile):
+        calls.append(jit_compile)
+        return xla_seconds if jit_compile else graph_seconds
+
+    use, timings = train.use_xla(xla, probe)
+    assert use is expected
+    assert calls == ([False, True] if xla == "auto" else [])
+    assert timings == ({"graph": graph_seconds, "xla": xla_seconds} if xla == "auto" else {})
+
+
+def test_the_xla_probe_times_real_training_steps_that_change_the_weights():
+    built = []
+
+    def build():
+        model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten()])
+        model.add(keras.layers.Dense(4, activation="softmax"))
+        built.append((model, [w.copy() for w in model.get_weights()]))
+        return model
+
+    seconds = train.time_training_steps(
+        build, batch_shape=(4, 8, 8, 3), num_classes=4, jit_compile=True, steps=2
+    )
+    model, initial = built[0]
+    assert len(built) == 1 and 0 < seconds < 60
+    assert model.optimizer.iterations.numpy() == 3  # one compiling step and two timed ones
+    assert not np.allclose(model.get_weights()[0], initial[0])
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
