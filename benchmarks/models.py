@@ -84,7 +84,7 @@ def model_constructor(name):
     """`(constructor, options)` for a model name.
 
     `name` is a `keras_se.applications` constructor (`"SEResNet50"`), a `keras.applications`
-    one (`"MobileNet"`, or `"keras.applications.ResNet50"` where keras-se has the same name),
+    one (`"DenseNet121"`, or `"keras.applications.ResNet50"` where keras-se has the same name),
     or a timm twin (`"seresnet50"`: the keras-se constructor with that twin's settings).
 
     Raises:

@@ -118,6 +118,9 @@ class CrashSafeBackup(keras.callbacks.Callback):
             different configuration raises ValueError instead of mixing two runs.
         on_epoch_saved: optional `f(epochs_done, history)` called after each backup (the
             training job writes its history files there).
+        extra_state: optional JSON-serializable dict saved in every `state.json` (the
+            training job keeps its `--xla auto` choice there, so a resumed run makes the
+            same one).
 
     Example:
     >>> import tempfile, numpy as np
@@ -133,11 +136,12 @@ class CrashSafeBackup(keras.callbacks.Callback):
     (2, 2, 2)
     """
 
-    def __init__(self, backup_dir, run_config=None, on_epoch_saved=None):
+    def __init__(self, backup_dir, run_config=None, on_epoch_saved=None, extra_state=None):
         super().__init__()
         self.backup_dir = pathlib.Path(backup_dir)
         self.run_config = run_config
         self.on_epoch_saved = on_epoch_saved
+        self.extra_state = dict(extra_state or {})
         self.history = {}
 
     @property
@@ -199,6 +203,7 @@ class CrashSafeBackup(keras.callbacks.Callback):
             "weights": weights,
             "history": self.history,
             "run_config": self.run_config,
+            **self.extra_state,
         }
         write_text_atomically(self.state_path, json.dumps(state, indent=1))
         for old in self.backup_dir.glob("epoch-*.weights.h5"):

@@ -180,11 +180,12 @@ def _refuse_finished_run(config):
         )
 
 
-def _backup(config, work_dir):
+def _backup(config, work_dir, xla=None):
     return checkpoint.CrashSafeBackup(
         work_dir / CHECKPOINT_DIR,
         run_config=config.fingerprint(),
         on_epoch_saved=lambda _, history: write_history(work_dir, history),
+        extra_state={"xla": xla},
     )
 
 
@@ -546,7 +547,12 @@ def _run(config):
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
-        xla, xla_timings = use_xla(config.xla, _xla_probe(config, splits.num_classes, strategy))
+        # A resumed `auto` run keeps the choice it made when it started.
+        saved_xla = (_backup(config, work_dir).read_state() or {}).get("xla")
+        if config.xla == "auto" and saved_xla is not None:
+            xla, xla_timings = saved_xla, {}
+        else:
+            xla, xla_timings = use_xla(config.xla, _xla_probe(config, splits.num_classes, strategy))
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             model = _build_model(config, splits.num_classes)
@@ -561,7 +567,7 @@ def _run(config):
                 weighted_metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
                 jit_compile=xla,
             )
-        backup = _backup(config, work_dir)
+        backup = _backup(config, work_dir, xla)
         with strategy.scope():
             initial_epoch, _ = backup.restore(model)
         verbose = config.verbose if is_chief else 0

@@ -262,3 +262,29 @@ def test_scaled_residual_round_trips_its_config():
     assert clone.scale == 0.17 and clone.name == "block8_1_scale"
     with pytest.raises(ValueError, match="scale"):
         applications.ScaledResidual(0)
+
+
+def test_the_mobilenet_twin_is_keras_mobilenet_with_keras_se_depthwise_convolutions(tmp_path):
+    from keras_se.layers import DepthwiseConv2D
+
+    options = dict(alpha=0.25, input_shape=(32, 32, 3), classes=5, classifier_activation=None)
+    theirs = keras.applications.MobileNet(weights=None, **options)
+    randomize_statistics(theirs)
+    path = tmp_path / "mobilenet.weights.h5"
+    theirs.save_weights(path)
+    ours = applications.MobileNet(weights=path, **options)
+
+    def weighted(model):
+        return [
+            (layer.name, [w.shape for w in layer.weights])
+            for layer in model.layers
+            if layer.weights
+        ]
+
+    assert len(ours.layers) == len(theirs.layers) and weighted(ours) == weighted(theirs)
+    depthwise = [layer for layer in ours.layers if "DepthwiseConv2D" in type(layer).__name__]
+    assert len(depthwise) == 13 and all(type(layer) is DepthwiseConv2D for layer in depthwise)
+    x = random_batch((2, 32, 32, 3))
+    np.testing.assert_allclose(
+        to_numpy(ours(x, training=False)), to_numpy(theirs(x, training=False)), atol=1e-5
+    )

@@ -186,6 +186,22 @@ def test_the_xla_probe_times_real_training_steps_that_change_the_weights():
     assert not np.allclose(model.get_weights()[0], initial[0])
 
 
+def test_a_resumed_auto_run_keeps_the_xla_choice_it_started_with(tmp_path):
+    options = dict(epochs=1, steps_per_epoch=2, batch_size=32, augment=False, verbose=0)
+    first = train.train(SE_RESNET10, output_dir=tmp_path, **options)
+    assert set(first["xla_probe_seconds_per_step"]) == {"graph", "xla"}
+    state_path = tmp_path / "checkpoints" / "state.json"
+    state = json.loads(state_path.read_text())
+    assert state["xla"] == first["xla"]
+    # Pretend the first run chose the other mode and was killed before saving its model.
+    state["xla"] = not first["xla"]
+    state_path.write_text(json.dumps(state))
+    (tmp_path / "model.keras").unlink()
+    resumed = train.train(SE_RESNET10, output_dir=tmp_path, **options)
+    assert resumed["resumed_from"] == 1 and resumed["xla"] is (not first["xla"])
+    assert resumed["xla_probe_seconds_per_step"] == {}  # no second probe
+
+
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_trains_in_half_precision_with_float32_outputs(tmp_path, precision):
     result = train.train(
