@@ -41,11 +41,14 @@ from keras import ops
 
 from keras_se.layers import common
 
-PACKAGE = "keras_se"
-
 
 def conv_length(size, kernel, stride, dilation, padding):
-    """Output length of a convolution along one spatial axis (`padding` "same" or "valid")."""
+    """Output length of a convolution along one spatial axis (`padding` "same" or "valid").
+
+    Example:
+    >>> conv_length(11, 3, 2, 1, "same"), conv_length(11, 3, 1, 3, "valid")
+    (6, 5)
+    """
     if padding == "same":
         return (size + stride - 1) // stride
     return (size - dilation * (kernel - 1) - 1) // stride + 1
@@ -310,7 +313,7 @@ class _GroupedConv:
         return _conv_output(self, inputs, outputs, self.filters, padding)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="keras_se")
 class GroupedConv1D(_GroupedConv, keras.layers.Conv1D):
     """`keras.layers.Conv1D` whose grouped convolution runs each backend's fast kernel.
 
@@ -329,7 +332,7 @@ class GroupedConv1D(_GroupedConv, keras.layers.Conv1D):
         return super(keras.layers.Conv1D, self).call(inputs)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="keras_se")
 class GroupedConv2D(_GroupedConv, keras.layers.Conv2D):
     """`keras.layers.Conv2D` whose grouped convolution runs each backend's fast kernel.
 
@@ -347,7 +350,7 @@ class GroupedConv2D(_GroupedConv, keras.layers.Conv2D):
     """
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="keras_se")
 class GroupedConv3D(_GroupedConv, keras.layers.Conv3D):
     """`keras.layers.Conv3D` whose grouped convolution runs each backend's fast kernel.
 
@@ -358,7 +361,7 @@ class GroupedConv3D(_GroupedConv, keras.layers.Conv3D):
     """
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package="keras_se")
 class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     """`keras.layers.DepthwiseConv2D` that stays fast where XLA compiles it on the CPU.
 
