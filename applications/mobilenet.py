@@ -53,9 +53,7 @@ def SEMobileNet(
     >>> model.output_shape, model.get_layer("conv_pw_13_se").reduced_channels_
     ((None, 512), 32)
     """
-    return _mobilenet(
-        base.se_after(r"conv_pw_(\d+)_relu", "conv_pw_{}_se"), locals(), reduction_ratio
-    )
+    return _mobilenet(base.se_after(r"conv_pw_(\d+)_relu", "conv_pw_{}_se"), **locals())
 
 
 def MobileNet(
@@ -84,10 +82,10 @@ def MobileNet(
     >>> type(model.get_layer("conv_dw_1")).__module__, model.output_shape
     ('keras_se.layers.grouped_conv', (None, 256))
     """
-    return _mobilenet(lambda layer_name: None, locals())
+    return _mobilenet(lambda layer_name: None, **locals())
 
 
-def _mobilenet(attention_name, arguments, reduction_ratio=16):
+def _mobilenet(attention_name, reduction_ratio=16, **arguments):
     """`keras.applications.MobileNet` with SE after the layers `attention_name` selects."""
     return base.se_twin(
         keras.applications.MobileNet,
@@ -95,7 +93,7 @@ def _mobilenet(attention_name, arguments, reduction_ratio=16):
         reduction_ratio=reduction_ratio,
         default_size=224,
         min_size=32,
-        **{key: value for key, value in arguments.items() if key != "reduction_ratio"},
+        **arguments,
     )
 
 

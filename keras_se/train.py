@@ -470,24 +470,30 @@ def use_xla(xla, probe):
     return timings["xla"] < timings["graph"], timings
 
 
-def _xla_probe(config, num_classes, strategy):
-    """`use_xla`'s probe: training steps of a throwaway copy of the model, one replica's batch.
+def _choose_xla(config, work_dir, num_classes, strategy):
+    """`(xla, probe timings)` for the run: `use_xla` with a probe of a throwaway copy of the
+    model on one replica's batch.
 
-    Multi-worker runs cannot probe (each worker would decide for itself): they use XLA on
-    GPUs and graph mode on CPUs.
+    A resumed `auto` run keeps the choice it saved when it started. Multi-worker runs cannot
+    probe (each worker would decide for itself): `auto` uses XLA on GPUs, graph mode on CPUs.
     """
-    if config.strategy == "multi-worker":
+    saved = (_backup(config, work_dir).read_state() or {}).get("xla")
+    if config.xla == "auto" and saved is not None:
+        return saved, {}
+    if config.xla == "auto" and config.strategy == "multi-worker":
         import tensorflow as tf
 
-        on_gpu = bool(tf.config.list_logical_devices("GPU"))
-        return lambda jit_compile: 0.0 if jit_compile == on_gpu else 1.0
+        return bool(tf.config.list_logical_devices("GPU")), {}
     per_replica = config.batch_size // strategy.num_replicas_in_sync
-    return lambda jit_compile: time_training_steps(
-        lambda: _build_model(config, num_classes),
-        batch_shape=(per_replica, config.image_size, config.image_size, 3),
-        num_classes=num_classes,
-        jit_compile=jit_compile,
-        steps=XLA_PROBE_STEPS,
+    return use_xla(
+        config.xla,
+        lambda jit_compile: time_training_steps(
+            lambda: _build_model(config, num_classes),
+            batch_shape=(per_replica, config.image_size, config.image_size, 3),
+            num_classes=num_classes,
+            jit_compile=jit_compile,
+            steps=XLA_PROBE_STEPS,
+        ),
     )
 
 
@@ -547,12 +553,7 @@ def _run(config):
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
-        # A resumed `auto` run keeps the choice it made when it started.
-        saved_xla = (_backup(config, work_dir).read_state() or {}).get("xla")
-        if config.xla == "auto" and saved_xla is not None:
-            xla, xla_timings = saved_xla, {}
-        else:
-            xla, xla_timings = use_xla(config.xla, _xla_probe(config, splits.num_classes, strategy))
+        xla, xla_timings = _choose_xla(config, work_dir, splits.num_classes, strategy)
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             model = _build_model(config, splits.num_classes)

@@ -42,20 +42,15 @@ from keras import ops
 from keras_se.layers import common
 
 
-def conv_length(size, kernel, stride, dilation, padding):
-    """Output length of a convolution along one spatial axis (`padding` "same" or "valid").
-
-    Example:
-    >>> conv_length(11, 3, 2, 1, "same"), conv_length(11, 3, 1, 3, "valid")
-    (6, 5)
-    """
+def _conv_length(size, kernel, stride, dilation, padding):
+    """Output length of a convolution along one spatial axis (`padding` "same" or "valid")."""
     if padding == "same":
         return (size + stride - 1) // stride
     return (size - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _with_output_shape(outputs, inputs, channels, kernel_size, strides, dilation, padding, axis):
-    """`outputs` reshaped to the shape the convolution defines for `inputs`.
+def _with_output_shape(layer, inputs, outputs, channels, padding):
+    """`outputs` of convolution `layer` reshaped to the shape it defines for `inputs`.
 
     This costs nothing for a non-empty batch and corrects an empty one (oneDNN hands it back
     unchanged). Symbolic inputs pass through as they are.
@@ -64,13 +59,14 @@ def _with_output_shape(outputs, inputs, channels, kernel_size, strides, dilation
     if batch is None:
         return outputs
     rank = len(inputs.shape)
-    spatial = iter(zip(kernel_size, strides, dilation, strict=True))
+    channel_axis = common.channel_axis(layer.data_format) % rank
+    spatial = iter(zip(layer.kernel_size, layer.strides, layer.dilation_rate, strict=True))
     shape = [batch]
     for index, size in enumerate(dims, start=1):
-        if index == axis % rank:
+        if index == channel_axis:
             shape.append(channels)
         else:
-            shape.append(conv_length(size, *next(spatial), padding))
+            shape.append(_conv_length(size, *next(spatial), padding))
     return ops.reshape(outputs, shape)
 
 
@@ -108,6 +104,9 @@ def _tensorflow_has_onednn():
 
 def grouped_route(backend, *, on_gpu, in_xla_step=False, onednn=False, rank=4):
     """How a grouped convolution is computed: `"native"` or `"per_group"` (see the table above).
+
+    TensorFlow's oneDNN `Conv3D` refuses grouped kernels ("input and filter must have the same
+    depth"), so 3D convolutions run per group there.
 
     Example:
     >>> grouped_route("jax", on_gpu=False), grouped_route("jax", on_gpu=True)
@@ -252,7 +251,7 @@ def depthwise_by_taps(inputs, kernel, *, strides, padding, dilation_rate, data_f
     kernel = ops.cast(kernel, inputs.dtype)
     sizes = inputs.shape[1:3]
     geometry = list(zip(sizes, (kernel_h, kernel_w), strides, dilation_rate, strict=True))
-    outs = [conv_length(size, k, s, d, padding) for size, k, s, d in geometry]
+    outs = [_conv_length(size, k, s, d, padding) for size, k, s, d in geometry]
     if padding == "same":
         pads = []
         for (size, k, s, d), out in zip(geometry, outs, strict=True):
@@ -281,19 +280,6 @@ def depthwise_by_taps(inputs, kernel, *, strides, padding, dilation_rate, data_f
     return outputs
 
 
-def _conv_output(layer, inputs, outputs, channels, padding):
-    return _with_output_shape(
-        outputs,
-        inputs,
-        channels,
-        layer.kernel_size,
-        layer.strides,
-        layer.dilation_rate,
-        padding,
-        common.channel_axis(layer.data_format),
-    )
-
-
 class _GroupedConv:
     """`convolution_op` of `keras.layers.Conv{1,2,3}D` through `grouped_convolution`."""
 
@@ -310,7 +296,7 @@ class _GroupedConv:
             dilation_rate=self.dilation_rate,
             data_format=self.data_format,
         )
-        return _conv_output(self, inputs, outputs, self.filters, padding)
+        return _with_output_shape(self, inputs, outputs, self.filters, padding)
 
 
 @keras.saving.register_keras_serializable(package="keras_se")
@@ -393,7 +379,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
             outputs = _channels_last(ops.depthwise_conv, inputs, self.kernel, **options)
         else:
             outputs = ops.depthwise_conv(inputs, self.kernel, **options)
-        outputs = _conv_output(self, inputs, outputs, channels, self.padding)
+        outputs = _with_output_shape(self, inputs, outputs, channels, self.padding)
         if self.use_bias:
             outputs = outputs + ops.reshape(
                 self.bias, common.broadcast_shape(4, channels, self.data_format)[1:]
