@@ -13,6 +13,12 @@ cleared, garbage is collected and glibc hands the freed heap back to the system,
 module's models never add to the next one's. After a test that leaves the process above
 `COLLECT_ABOVE_MB` resident, garbage is collected at once as well (TensorFlow graphs and
 converters leave gigabytes in reference cycles that Python's own collector reaches late).
+
+Two processes: `pytest` runs the suite on two pytest-xdist workers (`addopts` in
+pyproject.toml). Each test module runs whole on one worker, so its module fixtures are built
+once. The modules that hold full ImageNet-size models (`FULL_SIZE_MODEL_MODULES`) share one
+worker and run one after another, so that their peaks never add up; the other worker takes
+the training, backend, layer, package and documentation tests meanwhile.
 """
 
 import ctypes
@@ -24,6 +30,20 @@ import pytest
 sys.modules.setdefault("triton", None)
 
 COLLECT_ABOVE_MB = 4000
+FULL_SIZE_MODEL_MODULES = {
+    "test_export",
+    "test_inception_mobilenet",
+    "test_resnet",
+    "test_timm_weights",
+}
+
+
+def pytest_collection_modifyitems(items):
+    """Give every test the pytest-xdist group its worker is chosen by (see the docstring)."""
+    for item in items:
+        module = item.module.__name__
+        group = "full_size_models" if module in FULL_SIZE_MODEL_MODULES else module
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _return_free_heap_to_the_system():

@@ -26,6 +26,8 @@ def test_layer_suite_passes_on_backend(backend):
             "-q",
             "-p",
             "no:cacheprovider",
+            "-n",
+            "0",  # in this process: the suite's other worker already has the second core
         ],
         capture_output=True,
         text=True,
