@@ -20,8 +20,10 @@ from keras_se.applications.inception import (
     SEInceptionV3,
 )
 from keras_se.applications.mobilenet import MobileNet, SEMobileNet, SEMobileNetV2
-from keras_se.applications.resnet import (
-    ResNet,
+from keras_se.applications.pretrained import TimmTwin, imagenet_twin, timm_twin
+from keras_se.applications.registry import ModelEntry, list_models, model_entry
+from keras_se.applications.resnet import ResNet
+from keras_se.applications.se_resnet import (
     ResNet50,
     ResNeXt50,
     SENet154,
@@ -32,17 +34,13 @@ from keras_se.applications.resnet import (
     SEResNet152,
     SEResNeXt50,
     SEResNeXt101,
-    SKNet26,
-    SKNet50,
-    SKNet101,
-    SKResNet18,
-    SKResNet34,
 )
+from keras_se.applications.sk_resnet import SKNet26, SKNet50, SKNet101, SKResNet18, SKResNet34
 from keras_se.applications.timm_convert import convert_timm, load_timm_weights
-from keras_se.applications.weights import TimmTwin, imagenet_twin, timm_twin
 
 __all__ = [
     "MobileNet",
+    "ModelEntry",
     "ResNeXt50",
     "ResNet",
     "ResNet50",
@@ -69,8 +67,10 @@ __all__ = [
     "convert_timm",
     "decode_predictions",
     "imagenet_twin",
+    "list_models",
     "load_image",
     "load_timm_weights",
+    "model_entry",
     "preprocess_input",
     "timm_twin",
 ]

@@ -23,7 +23,7 @@ import pathlib
 
 import keras
 import numpy as np
-from keras_se.applications import weights as pretrained
+from keras_se.applications import pretrained
 
 from keras_se.layers import common
 

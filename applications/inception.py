@@ -1,14 +1,16 @@
 """SE-Inception-v3, SE-Inception-ResNet-v2 and SE-BN-Inception (Hu et al., Table 2).
 
 SE-Inception-v3 and SE-Inception-ResNet-v2 are the `keras.applications` topologies rebuilt with
-a `SqueezeExcite` inserted (see `base.rebuild_with_attention`), so their plain twins are
+a `SqueezeExcite` inserted (see `keras_twin.rebuild_with_attention`), so their plain twins are
 `keras.applications.InceptionV3` / `InceptionResNetV2` themselves and every layer keeps its
 Keras name. SE-BN-Inception has no Keras twin: it is built here after the SENet authors' Caffe
 model (`SE-BN-Inception.prototxt`), with its blob names as layer names.
 """
 
 import keras
-from keras_se.applications import base
+from keras_se.applications import keras_twin, signature, weights_file
+from keras_se.applications.conv_bn import conv_bn
+from keras_se.applications.registry import register_model
 
 from keras_se.layers import SqueezeExcite, common
 
@@ -46,6 +48,12 @@ class ScaledResidual(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+@register_model(
+    family="inception",
+    attention="se",
+    default_size=299,
+    plain_twin="keras.applications.InceptionV3",
+)
 def SEInceptionV3(
     include_top=True,
     weights=None,
@@ -84,9 +92,9 @@ def SEInceptionV3(
     >>> model.output_shape, model.get_layer("mixed10_se").reduced_channels_
     ((None, 2048), 128)
     """
-    return base.se_twin(
+    return keras_twin.se_twin(
         keras.applications.InceptionV3,
-        attention_name=base.se_after(r"(mixed\d+)", "{}_se"),
+        attention_name=keras_twin.se_after(r"(mixed\d+)", "{}_se"),
         reduction_ratio=reduction_ratio,
         include_top=include_top,
         weights=weights,
@@ -101,6 +109,12 @@ def SEInceptionV3(
     )
 
 
+@register_model(
+    family="inception",
+    attention="se",
+    default_size=299,
+    plain_twin="keras.applications.InceptionResNetV2",
+)
 def SEInceptionResNetV2(
     include_top=True,
     weights=None,
@@ -140,9 +154,9 @@ def SEInceptionResNetV2(
     >>> model.output_shape, model.get_layer("block17_1_se").reduced_channels_
     ((None, 1536), 68)
     """
-    return base.se_twin(
+    return keras_twin.se_twin(
         keras.applications.InceptionResNetV2,
-        attention_name=base.se_after(r"(block(?:35|17|8)_\d+)_conv", "{}_se"),
+        attention_name=keras_twin.se_after(r"(block(?:35|17|8)_\d+)_conv", "{}_se"),
         reduction_ratio=reduction_ratio,
         include_top=include_top,
         weights=weights,
@@ -182,28 +196,10 @@ class _BNInceptionLayers:
         self.data_format = data_format
 
     def conv(self, x, filters, kernel_size, name, strides=1):
-        padding = "same"
-        if strides > 1:
-            x = keras.layers.ZeroPadding2D(
-                kernel_size // 2, data_format=self.data_format, name=f"{name}_pad"
-            )(x)
-            padding = "valid"
-        x = keras.layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding=padding,
-            use_bias=False,
-            data_format=self.data_format,
-            name=name,
-        )(x)
-        x = keras.layers.BatchNormalization(
-            axis=common.channel_axis(self.data_format),
-            momentum=0.9,
-            epsilon=1e-5,
-            name=f"{name}_bn",
-        )(x)
-        return keras.layers.ReLU(name=f"{name}_relu")(x)
+        names = {"pad": f"{name}_pad", "conv": name, "bn": f"{name}_bn", "relu": f"{name}_relu"}
+        return conv_bn(
+            x, filters, kernel_size, names=names, data_format=self.data_format, strides=strides
+        )
 
     def max_pool(self, x, strides, name):
         # "same" equals Caffe's ceil mode wherever the size is even (every pool at 224 px)
@@ -240,6 +236,7 @@ class _BNInceptionLayers:
         )(branches)
 
 
+@register_model(family="inception", attention="se")
 def SEBNInception(
     include_top=True,
     weights=None,
@@ -280,7 +277,7 @@ def SEBNInception(
     >>> model.output_shape
     (None, 2, 2, 1024)
     """
-    base.check_arguments(
+    signature.check_arguments(
         include_top=include_top,
         weights=weights,
         pooling=pooling,
@@ -290,7 +287,7 @@ def SEBNInception(
         "ImageNet weights, but keras-se does not convert Caffe models.",
     )
     common.check_number("reduction_ratio", reduction_ratio)
-    inputs, x = base.model_input(
+    inputs, x = signature.model_input(
         input_tensor, input_shape, include_top=include_top, default_size=224, min_size=32
     )
     data_format = keras.config.image_data_format()
@@ -305,11 +302,11 @@ def SEBNInception(
         x = SqueezeExcite(
             ratio=reduction_ratio, data_format=data_format, name=f"inception_{spec[0]}_se"
         )(x)
-    x = base.classifier_head(
+    x = signature.classifier_head(
         x,
         include_top=include_top,
         pooling=pooling,
         classes=classes,
         classifier_activation=classifier_activation,
     )
-    return base.load_weights(keras.Model(inputs, x, name=name), weights)
+    return weights_file.load_weights(keras.Model(inputs, x, name=name), weights)

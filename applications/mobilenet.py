@@ -1,14 +1,16 @@
 """SE-MobileNet and SE-MobileNetV2: the `keras.applications` MobileNets with SE blocks.
 
 Both are the `keras.applications` topologies rebuilt with `SqueezeExcite` layers inserted (see
-`base.rebuild_with_attention`), so `alpha`, `depth_multiplier` and the layer names are those
+`keras_twin.rebuild_with_attention`), so `alpha`, `depth_multiplier` and the layer names are those
 of `keras.applications.MobileNet` / `MobileNetV2`, which are their plain twins.
 """
 
 import keras
-from keras_se.applications import base
+from keras_se.applications import keras_twin
+from keras_se.applications.registry import register_model
 
 
+@register_model(family="mobilenet", attention="se", plain_twin="MobileNet")
 def SEMobileNet(
     input_shape=None,
     alpha=1.0,
@@ -53,9 +55,10 @@ def SEMobileNet(
     >>> model.output_shape, model.get_layer("conv_pw_13_se").reduced_channels_
     ((None, 512), 32)
     """
-    return _mobilenet(base.se_after(r"conv_pw_(\d+)_relu", "conv_pw_{}_se"), **locals())
+    return _mobilenet(keras_twin.se_after(r"conv_pw_(\d+)_relu", "conv_pw_{}_se"), **locals())
 
 
+@register_model(family="mobilenet", attention=None)
 def MobileNet(
     input_shape=None,
     alpha=1.0,
@@ -87,7 +90,7 @@ def MobileNet(
 
 def _mobilenet(attention_name, reduction_ratio=16, **arguments):
     """`keras.applications.MobileNet` with SE after the layers `attention_name` selects."""
-    return base.se_twin(
+    return keras_twin.se_twin(
         keras.applications.MobileNet,
         attention_name=attention_name,
         reduction_ratio=reduction_ratio,
@@ -97,6 +100,7 @@ def _mobilenet(attention_name, reduction_ratio=16, **arguments):
     )
 
 
+@register_model(family="mobilenet", attention="se", plain_twin="keras.applications.MobileNetV2")
 def SEMobileNetV2(
     input_shape=None,
     alpha=1.0,
@@ -141,9 +145,9 @@ def SEMobileNetV2(
     >>> model.output_shape, model.get_layer("block_16_se").reduced_channels_
     ((None, 1280), 240)
     """
-    return base.se_twin(
+    return keras_twin.se_twin(
         keras.applications.MobileNetV2,
-        attention_name=base.se_after(r"(block_\d+|expanded_conv)_depthwise_relu", "{}_se"),
+        attention_name=keras_twin.se_after(r"(block_\d+|expanded_conv)_depthwise_relu", "{}_se"),
         reduction_ratio=reduction_ratio,
         se_options={"divisor": divisor},
         include_top=include_top,

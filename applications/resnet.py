@@ -4,7 +4,8 @@
 bottleneck), its cardinality and width, the stem, and the attention module (`"se"`: a
 `SqueezeExcite` on the residual branch before the addition; `"sk"`: a `SelectiveKernel` in
 place of the block's 3x3 convolution; None: a plain ResNet/ResNeXt) are arguments. The public
-constructors are short presets of it with the `keras.applications` signature.
+constructors (`se_resnet.py`, `sk_resnet.py`) are short presets of it (`preset`) with the
+`keras.applications` signature.
 
 The structure matches timm and the original Caffe models weight for weight: convolutions
 without bias, BatchNorm with epsilon 1e-5 (momentum 0.9, PyTorch's 0.1), explicit symmetric
@@ -19,32 +20,14 @@ for the addition and its ReLU; `avg_pool`, `dropout` and `predictions` for the h
 """
 
 import dataclasses
-import inspect
 
 import keras
-from keras_se.applications import base
-from keras_se.applications import weights as pretrained
+from keras_se.applications import pretrained, signature, weights_file
+from keras_se.applications.conv_bn import NORM_EPSILON, NORM_MOMENTUM, conv_bn
 
-from keras_se.layers import GroupedConv2D, SelectiveKernel, SqueezeExcite, common
+from keras_se.layers import SelectiveKernel, SqueezeExcite, common
 
-__all__ = [
-    "ResNeXt50",
-    "ResNet",
-    "ResNet50",
-    "SENet154",
-    "SEResNeXt50",
-    "SEResNeXt101",
-    "SEResNet18",
-    "SEResNet34",
-    "SEResNet50",
-    "SEResNet101",
-    "SEResNet152",
-    "SKNet26",
-    "SKNet50",
-    "SKNet101",
-    "SKResNet18",
-    "SKResNet34",
-]
+__all__ = ["APPLICATION_ARGUMENTS", "RESNEXT_32X4D", "ResNet", "preset"]
 
 BLOCKS = ("basic", "bottleneck")
 ATTENTIONS = (None, "se", "sk")
@@ -52,8 +35,6 @@ STEMS = ("7x7", "deep")
 STEM_POOLS = ("pad", "ceil")
 DEFAULT_SIZE = 224
 MIN_SIZE = 32
-NORM_MOMENTUM = 0.9
-NORM_EPSILON = 1e-5
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
 
@@ -83,31 +64,19 @@ class _Design:
         return common.channel_axis(self.data_format)
 
     def conv_bn(self, x, filters, kernel_size, *, prefix, suffix, strides=1, groups=1, relu=True):
-        """Convolution (no bias) -> BatchNorm -> optional ReLU, padded symmetrically."""
-        padding = "same"
-        if strides > 1 and kernel_size > 1:
-            x = keras.layers.ZeroPadding2D(
-                kernel_size // 2, data_format=self.data_format, name=f"{prefix}pad{suffix}"
-            )(x)
-            padding = "valid"
-        conv = GroupedConv2D if groups > 1 else keras.layers.Conv2D
-        x = conv(
+        """`conv_bn` with the family's layer names and He initialization."""
+        names = {kind: f"{prefix}{kind}{suffix}" for kind in ("pad", "conv", "bn", "relu")}
+        return conv_bn(
+            x,
             filters,
             kernel_size,
-            strides=strides,
-            padding=padding,
-            groups=groups,
-            use_bias=False,
-            kernel_initializer=_conv_initializer(),
+            names=names,
             data_format=self.data_format,
-            name=f"{prefix}conv{suffix}",
-        )(x)
-        x = keras.layers.BatchNormalization(
-            axis=self.axis, momentum=NORM_MOMENTUM, epsilon=NORM_EPSILON, name=f"{prefix}bn{suffix}"
-        )(x)
-        if relu:
-            x = keras.layers.ReLU(name=f"{prefix}relu{suffix}")(x)
-        return x
+            strides=strides,
+            groups=groups,
+            relu=relu,
+            kernel_initializer=_conv_initializer(),
+        )
 
     def selective_kernel(self, x, filters, *, strides, groups, prefix):
         return SelectiveKernel(
@@ -270,7 +239,7 @@ def ResNet(
         classes: number of classes of the top.
         classifier_activation: activation of the `predictions` layer (None for logits).
         name: model name.
-        imagenet_twin: the `weights.TimmTwin` whose converted checkpoint `weights="imagenet"`
+        imagenet_twin: the `pretrained.TimmTwin` whose converted checkpoint `weights="imagenet"`
             loads; the public constructors pass the twin that matches their settings.
 
     Returns:
@@ -307,7 +276,7 @@ def ResNet(
         raise TypeError(f"`attention_options` must be a dict, got {attention_options!r}.")
     if not (isinstance(dropout_rate, (int, float)) and 0 <= dropout_rate < 1):
         raise ValueError(f"`dropout_rate` must be in [0, 1), got {dropout_rate!r}.")
-    base.check_arguments(
+    signature.check_arguments(
         include_top=include_top,
         weights=weights,
         pooling=pooling,
@@ -330,7 +299,7 @@ def ResNet(
         attention_options=dict(attention_options or {}),
         data_format=keras.config.image_data_format(),
     )
-    inputs, x = base.model_input(
+    inputs, x = signature.model_input(
         input_tensor,
         input_shape,
         include_top=include_top,
@@ -347,7 +316,7 @@ def ResNet(
         for index in range(depth):
             strides = 2 if stage > 1 and index == 0 else 1
             x = design.residual_block(x, planes, strides, prefix=f"stage{stage}_block{index + 1}_")
-    x = base.classifier_head(
+    x = signature.classifier_head(
         x,
         include_top=include_top,
         pooling=pooling,
@@ -357,274 +326,39 @@ def ResNet(
     )
     model = keras.Model(inputs, x, name=name)
     if weights == "imagenet":
-        return base.load_weights(model, imagenet_path, include_top=include_top)
-    return base.load_weights(model, weights)
+        return weights_file.load_weights(model, imagenet_path, include_top=include_top)
+    return weights_file.load_weights(model, weights)
 
 
-_APPLICATION_ARGS_DOC = """\
-        include_top: whether to build the classifier (`avg_pool` -> `predictions`).
-        weights: None (random initialization), `"imagenet"` (the timm twin's ImageNet
-            weights, see above; `classes` must then be 1000 with the top), or the path of a
-            `.weights.h5` / `.keras` file saved from the same architecture, checked layer by
-            layer before loading.
-        input_tensor: optional Keras tensor to use as the image input.
-        input_shape: image shape without the batch axis; defaults to 224x224x3 with the top
-            and to any size (at least 32x32) without it.
-        pooling: with `include_top=False`: None (4D feature map), `"avg"` or `"max"`.
-        classes: number of classes of the top.
-        classifier_activation: activation of the `predictions` layer (None for logits).
-        name: model name."""
-
-_KNOB_DOCS = {
-    "reduction_ratio": "reduction ratio r of the attention.",
-    "stride_in_1x1": "stride on the bottleneck's first 1x1 (Caffe) instead of its 3x3 (timm).",
-    "stem_pool": '`"ceil"` (Caffe ceil-mode max pool) or `"pad"` (padding 1, timm).',
-    "relu_before_se": "a ReLU after the second BN of each block, before SE (timm's legacy\n"
-    "            SE-ResNet-18/34).",
-    "dropout_rate": "dropout before the classifier.",
-}
+APPLICATION_ARGUMENTS = (
+    "include_top",
+    "weights",
+    "input_tensor",
+    "input_shape",
+    "pooling",
+    "classes",
+    "classifier_activation",
+    "name",
+)
+# ResNeXt's 32x4d grouped bottleneck (ResNeXt-50/101, SE-ResNeXt, SKNet).
+RESNEXT_32X4D = {"groups": 32, "width_per_group": 4}
 
 
-def _twins_doc(function_name, knobs, plain_twin_of=()):
-    """The docstring lines naming the constructor's timm twins and their ImageNet weights."""
-    if plain_twin_of:
-        names = " and ".join(f"`{name}`" for name in plain_twin_of)
-        return (
-            f"The plain twin of {names}: the same builder and layout without attention,\n"
-            "    the baseline of the SE overhead benchmarks. keras-se converts no checkpoint for\n"
-            '    it: `weights="imagenet"` is not available.'
-        )
-    twins = [twin for twin in pretrained.TWINS if twin.constructor == function_name]
-    if not twins:
-        return (
-            "No timm model has this structure (its parameter count is the formula's);\n"
-            '    `weights="imagenet"` is not available.'
-        )
-    lines = ["Same structure and trainable parameter count as timm's"]
-    for twin in twins:
-        changed = {k: v for k, v in twin.options.items() if knobs.get(k) != v}
-        settings = ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "the defaults"
-        lines.append(f"    `{twin.name}` (with {settings}),")
-    lines[-1] = lines[-1].rstrip(",") + "."
-    lines.append(
-        '    `weights="imagenet"` loads that twin\'s timm checkpoint (`name.tag`: '
-        + ", ".join(f"`{twin.pretrained_name}`" for twin in twins)
-        + "),\n    converted and cached on first use."
-    )
-    return "\n".join(lines)
-
-
-def _constructor(function_name, *, summary, model_name, knobs, plain_twin_of=(), **architecture):
-    """A public constructor: `ResNet` with a fixed architecture and the `keras.applications`
-    signature, plus the keyword options in `knobs` (name -> default). `plain_twin_of` names the
-    attention models whose plain twin this is."""
-
-    def constructor(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=model_name,
-        **options,
-    ):
-        unknown = sorted(set(options) - set(knobs))
-        if unknown:
-            allowed = ", ".join(knobs)
-            raise TypeError(
-                f"{function_name}() got an unexpected keyword argument {unknown[0]!r}; besides "
-                f"the keras.applications arguments it accepts {allowed}."
-            )
-        twin = pretrained.imagenet_twin(function_name, **options) if weights == "imagenet" else None
-        return ResNet(
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            name=name,
-            imagenet_twin=twin,
-            **architecture,
-            **{**knobs, **options},
-        )
-
-    signature = inspect.signature(constructor)
-    parameters = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
-    parameters += [
-        inspect.Parameter(knob, inspect.Parameter.KEYWORD_ONLY, default=default)
-        for knob, default in knobs.items()
-    ]
-    constructor.__signature__ = signature.replace(parameters=parameters)
-    constructor.__name__ = constructor.__qualname__ = function_name
-    knob_docs = "\n".join(
-        f"        {knob}: {_KNOB_DOCS[knob]} Default {value!r}." for knob, value in knobs.items()
-    )
-    constructor.__doc__ = f"""{summary}
-
-    {_twins_doc(function_name, knobs, plain_twin_of)}
-
-    Args:
-{_APPLICATION_ARGS_DOC}
-{knob_docs}
-
-    Returns:
-        A `keras.Model`.
+def preset(constructor, arguments, **architecture):
+    """`ResNet` with a public constructor's `arguments` (its `locals()`: the
+    `keras.applications` arguments and its keyword options) and its fixed `architecture`;
+    `weights="imagenet"` loads the checkpoint of the timm twin that the options match.
 
     Example:
-    >>> model = {function_name}(weights=None, input_shape=(64, 64, 3), classes=10)
-    >>> model.output_shape
+    >>> def TinySEResNet(include_top=True, weights=None, input_tensor=None, input_shape=None,
+    ...                  pooling=None, classes=1000, classifier_activation="softmax",
+    ...                  name="tiny", *, reduction_ratio=16):
+    ...     return preset(TinySEResNet, locals(), depths=(1, 1, 1, 1), block="basic")
+    >>> TinySEResNet(input_shape=(32, 32, 3), classes=10).output_shape
     (None, 10)
     """
-    return constructor
-
-
-_SE_CAFFE = {"reduction_ratio": 16, "stem_pool": "ceil"}
-_SE_LEGACY_BASIC = {**_SE_CAFFE, "relu_before_se": True}
-_SE_CAFFE_BOTTLENECK = {"reduction_ratio": 16, "stride_in_1x1": True, "stem_pool": "ceil"}
-_SE = dict(attention="se")
-_SE_RESNEXT = dict(attention="se", groups=32, width_per_group=4)
-_SK_RESNET = dict(
-    block="basic",
-    attention="sk",
-    attention_options={"split_input": True, "min_channels": 16, "divisor": 16},
-)
-_SKNET = dict(attention="sk", groups=32, width_per_group=4, attention_options={"min_channels": 32})
-
-SEResNet18 = _constructor(
-    "SEResNet18",
-    summary="SE-ResNet-18 (Hu et al.): basic blocks 2/2/2/2, SE before each addition.",
-    model_name="se_resnet18",
-    knobs=_SE_LEGACY_BASIC,
-    depths=(2, 2, 2, 2),
-    block="basic",
-    **_SE,
-)
-SEResNet34 = _constructor(
-    "SEResNet34",
-    summary="SE-ResNet-34 (Hu et al.): basic blocks 3/4/6/3, SE before each addition.",
-    model_name="se_resnet34",
-    knobs=_SE_LEGACY_BASIC,
-    depths=(3, 4, 6, 3),
-    block="basic",
-    **_SE,
-)
-SEResNet50 = _constructor(
-    "SEResNet50",
-    summary="SE-ResNet-50 (Hu et al.): bottlenecks 3/4/6/3 in the original Caffe layout.",
-    model_name="se_resnet50",
-    knobs=_SE_CAFFE_BOTTLENECK,
-    depths=(3, 4, 6, 3),
-    **_SE,
-)
-SEResNet101 = _constructor(
-    "SEResNet101",
-    summary="SE-ResNet-101 (Hu et al.): bottlenecks 3/4/23/3 in the original Caffe layout.",
-    model_name="se_resnet101",
-    knobs=_SE_CAFFE_BOTTLENECK,
-    depths=(3, 4, 23, 3),
-    **_SE,
-)
-SEResNet152 = _constructor(
-    "SEResNet152",
-    summary="SE-ResNet-152 (Hu et al.): bottlenecks 3/8/36/3 in the original Caffe layout.",
-    model_name="se_resnet152",
-    knobs=_SE_CAFFE_BOTTLENECK,
-    depths=(3, 8, 36, 3),
-    **_SE,
-)
-ResNet50 = _constructor(
-    "ResNet50",
-    summary="ResNet-50 without attention, in SEResNet50's layout (by default the Caffe one).",
-    model_name="resnet50",
-    knobs={"stride_in_1x1": True, "stem_pool": "ceil"},
-    plain_twin_of=("SEResNet50",),
-    depths=(3, 4, 6, 3),
-    attention=None,
-)
-ResNeXt50 = _constructor(
-    "ResNeXt50",
-    summary="ResNeXt-50 (32x4d) without attention: grouped bottlenecks 3/4/6/3.",
-    model_name="resnext50_32x4d",
-    knobs={"stem_pool": "pad"},
-    plain_twin_of=("SEResNeXt50", "SKNet50"),
-    depths=(3, 4, 6, 3),
-    attention=None,
-    groups=32,
-    width_per_group=4,
-)
-SEResNeXt50 = _constructor(
-    "SEResNeXt50",
-    summary="SE-ResNeXt-50 (32x4d): grouped bottlenecks 3/4/6/3, stride on the 3x3.",
-    model_name="se_resnext50_32x4d",
-    knobs={"reduction_ratio": 16, "stem_pool": "pad"},
-    depths=(3, 4, 6, 3),
-    **_SE_RESNEXT,
-)
-SEResNeXt101 = _constructor(
-    "SEResNeXt101",
-    summary="SE-ResNeXt-101 (32x4d): grouped bottlenecks 3/4/23/3, stride on the 3x3.",
-    model_name="se_resnext101_32x4d",
-    knobs={"reduction_ratio": 16, "stem_pool": "pad"},
-    depths=(3, 4, 23, 3),
-    **_SE_RESNEXT,
-)
-SENet154 = _constructor(
-    "SENet154",
-    summary=(
-        "SENet-154: 64x4d grouped bottlenecks 3/8/36/3 with the first 1x1 halved, a deep stem\n"
-        "    (3x3 convs of 64, 64, 128) and 3x3 stride-2 projection shortcuts."
-    ),
-    model_name="senet154",
-    knobs={**_SE_CAFFE, "dropout_rate": 0.2},
-    depths=(3, 8, 36, 3),
-    attention="se",
-    groups=64,
-    width_per_group=4,
-    first_width_divisor=2,
-    stem="deep",
-    shortcut_kernel_size=3,
-)
-SKResNet18 = _constructor(
-    "SKResNet18",
-    summary="SK-ResNet-18: basic blocks 2/2/2/2 whose first 3x3 is a SelectiveKernel.",
-    model_name="sk_resnet18",
-    knobs={"reduction_ratio": 8},
-    depths=(2, 2, 2, 2),
-    **_SK_RESNET,
-)
-SKResNet34 = _constructor(
-    "SKResNet34",
-    summary="SK-ResNet-34: basic blocks 3/4/6/3 whose first 3x3 is a SelectiveKernel.",
-    model_name="sk_resnet34",
-    knobs={"reduction_ratio": 8},
-    depths=(3, 4, 6, 3),
-    **_SK_RESNET,
-)
-SKNet26 = _constructor(
-    "SKNet26",
-    summary="SKNet-26 (Li et al.): SK-ResNeXt 32x4d bottlenecks 2/2/2/2, M=2, L=32.",
-    model_name="sknet26",
-    knobs={"reduction_ratio": 16},
-    depths=(2, 2, 2, 2),
-    **_SKNET,
-)
-SKNet50 = _constructor(
-    "SKNet50",
-    summary="SKNet-50 (Li et al.): SK-ResNeXt 32x4d bottlenecks 3/4/6/3, M=2, L=32.",
-    model_name="sknet50",
-    knobs={"reduction_ratio": 16},
-    depths=(3, 4, 6, 3),
-    **_SKNET,
-)
-SKNet101 = _constructor(
-    "SKNet101",
-    summary="SKNet-101 (Li et al.): SK-ResNeXt 32x4d bottlenecks 3/4/23/3, M=2, L=32.",
-    model_name="sknet101",
-    knobs={"reduction_ratio": 16},
-    depths=(3, 4, 23, 3),
-    **_SKNET,
-)
+    twin = None
+    if arguments["weights"] == "imagenet":
+        options = {k: v for k, v in arguments.items() if k not in APPLICATION_ARGUMENTS}
+        twin = pretrained.imagenet_twin(constructor, **options)
+    return ResNet(**architecture, **arguments, imagenet_twin=twin)

@@ -31,9 +31,9 @@ import re
 import struct
 
 import numpy as np
-from keras_se.applications import weights as pretrained
+from keras_se.applications import pretrained
 
-from keras_se import checkpoint
+from keras_se import atomic
 from keras_se.layers import SelectiveKernel, SqueezeExcite
 
 SAFETENSORS_DTYPES = {
@@ -408,6 +408,6 @@ def convert_timm(timm_name, checkpoint_path, output=None, *, overwrite=False, **
         model, tensors, twin.name, source=f"Checkpoint {os.fspath(checkpoint_path)!r}"
     )
     if output is not None:
-        with checkpoint.atomic_path(output) as partial:
+        with atomic.atomic_path(output) as partial:
             model.save_weights(partial)
     return model

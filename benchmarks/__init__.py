@@ -2,7 +2,7 @@
 
 `keras-se bench` (see `harness.run_benchmarks`) measures every SE/SK model next to its plain
 twin on each runtime, one worker process per model and runtime, and writes a table, a CSV
-file and a chart of the SE overhead. `keras-se info MODEL` prints a model's cost report
+file and a chart of the SE overhead. `keras-se cost MODEL` prints a model's cost report
 (`keras_se.cost`). The figures and how they were taken are in `benchmarks/RESULTS.md` of the
 repository.
 

@@ -16,11 +16,8 @@ import dataclasses
 import inspect
 
 import keras
-from keras_se.applications import weights as pretrained
-
-from keras_se import applications
-
-TIMM_LAYOUT = {"stride_in_1x1": False, "stem_pool": "pad"}
+from keras_se.applications import pretrained, registry
+from keras_se.applications.pretrained import TIMM_LAYOUT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +28,6 @@ class BenchModel:
         name: the name in tables and on the command line.
         constructor: the constructor's name, resolved by `model_constructor`.
         options: keyword arguments of the constructor that fix the architecture.
-        plain_twin: the name of the benchmark model without attention (None for plain ones).
         timm_name: the timm model of the same structure, measured in the peer column.
 
     Example:
@@ -42,8 +38,16 @@ class BenchModel:
     name: str
     constructor: str
     options: dict
-    plain_twin: str | None
     timm_name: str | None
+
+    @property
+    def plain_twin(self):
+        """The benchmark name of the model without attention (the registry's plain twin),
+        None for a plain model."""
+        if self.constructor not in registry.list_models():
+            return None
+        twin = registry.model_entry(self.constructor).plain_twin
+        return twin and twin.removeprefix("keras.applications.")
 
     def build(self, image_size, classes=1000):
         """The model at `image_size` with a `classes`-way head that outputs logits.
@@ -58,26 +62,18 @@ class BenchModel:
 BENCH_MODELS = {
     model.name: model
     for model in (
-        BenchModel("ResNet50", "ResNet50", TIMM_LAYOUT, None, "resnet50"),
-        BenchModel("SEResNet50", "SEResNet50", TIMM_LAYOUT, "ResNet50", "seresnet50"),
-        BenchModel("ResNeXt50", "ResNeXt50", {}, None, "resnext50_32x4d"),
-        BenchModel("SEResNeXt50", "SEResNeXt50", {}, "ResNeXt50", "seresnext50_32x4d"),
-        BenchModel("SKNet50", "SKNet50", {}, "ResNeXt50", "skresnext50_32x4d"),
-        BenchModel("MobileNet", "MobileNet", {}, None, "mobilenetv1_100"),
-        BenchModel("SEMobileNet", "SEMobileNet", {}, "MobileNet", None),
-        BenchModel("InceptionV3", "keras.applications.InceptionV3", {}, None, "inception_v3"),
-        BenchModel("SEInceptionV3", "SEInceptionV3", {}, "InceptionV3", None),
+        BenchModel("ResNet50", "ResNet50", TIMM_LAYOUT, "resnet50"),
+        BenchModel("SEResNet50", "SEResNet50", TIMM_LAYOUT, "seresnet50"),
+        BenchModel("ResNeXt50", "ResNeXt50", {}, "resnext50_32x4d"),
+        BenchModel("SEResNeXt50", "SEResNeXt50", {}, "seresnext50_32x4d"),
+        BenchModel("SKNet50", "SKNet50", {}, "skresnext50_32x4d"),
+        BenchModel("MobileNet", "MobileNet", {}, "mobilenetv1_100"),
+        BenchModel("SEMobileNet", "SEMobileNet", {}, None),
+        BenchModel("InceptionV3", "keras.applications.InceptionV3", {}, "inception_v3"),
+        BenchModel("SEInceptionV3", "SEInceptionV3", {}, None),
     )
 }
 ATTENTION_MODELS = tuple(name for name, model in BENCH_MODELS.items() if model.plain_twin)
-
-
-def _constructors(module):
-    return {
-        name: getattr(module, name)
-        for name in dir(module)
-        if name[:1].isupper() and inspect.isfunction(getattr(module, name))
-    }
 
 
 def model_constructor(name):
@@ -97,9 +93,14 @@ def model_constructor(name):
     """
     if not isinstance(name, str):
         raise TypeError(f"The model name must be a string, got {name!r}.")
-    ours, theirs = _constructors(applications), _constructors(keras.applications)
-    if name in ours:
-        return ours[name], {}
+    if name in registry.list_models():
+        return registry.model_entry(name).constructor, {}
+    theirs = {
+        short: constructor
+        for short in dir(keras.applications)
+        if short[:1].isupper()
+        and inspect.isfunction(constructor := getattr(keras.applications, short))
+    }
     short = name.removeprefix("keras.applications.")
     if short in theirs:
         return theirs[short], {}
@@ -107,12 +108,11 @@ def model_constructor(name):
         twin = pretrained.timm_twin(name)
     except ValueError:
         raise ValueError(
-            f"Unknown model {name!r}: expected a keras_se.applications constructor "
-            f"({', '.join(sorted(ours))}), a keras.applications one (e.g. MobileNet, "
-            "InceptionV3, or keras.applications.ResNet50), or a timm twin name (e.g. "
-            "seresnet50, legacy_seresnet50, skresnext50_32x4d)."
+            registry.unknown_model_message(name) + " Also accepted: keras.applications "
+            "constructors (e.g. InceptionV3, or keras.applications.ResNet50) and timm twin "
+            "names (e.g. seresnet50, legacy_seresnet50, skresnext50_32x4d)."
         ) from None
-    return ours[twin.constructor], dict(twin.settings)
+    return registry.model_entry(twin.constructor).constructor, dict(twin.settings)
 
 
 def build_model(name, image_size=None, classes=1000, **options):

@@ -20,7 +20,7 @@ autocast for mixed precision.
 Memory: the peak working memory of a step, that is the largest growth of memory during one of
 the model's timed runs over what the process held before it (activations, gradients,
 temporaries; the weights and optimizer state are held before and not included: see
-`keras-se info` for the parameter count). It is counted on the accelerator where there is
+`keras-se cost` for the parameter count). It is counted on the accelerator where there is
 one, else in the process's resident memory (Linux). JAX cannot reset its peak counter, so on a
 JAX accelerator a model's figure is at most the largest of its group's before it.
 """

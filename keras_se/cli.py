@@ -5,7 +5,7 @@ Example:
     keras-se export runs/SEResNet18-sklearn_digits/model.keras --format onnx
     keras-se convert-timm skresnet18 model.safetensors -o sk_resnet18.weights.h5
     keras-se info     # versions, Keras backend and devices
-    keras-se info SEResNet50 --image-size 224   # parameters and multiply-adds of a model
+    keras-se cost SEResNet50 --image-size 224   # parameters and multiply-adds of a model
     keras-se bench SEResNet50 --batch-size 16   # SE-ResNet-50 vs ResNet-50 images/s, memory
     keras-se demo     # train a small SE/SK network on the bundled digits, save and reload it
 """
@@ -35,7 +35,7 @@ def _devices():
     return keras.distribution.list_devices()
 
 
-def model_info(name, image_size=None, options=None):
+def print_cost_report(name, image_size=None, options=None):
     """Print the cost report of a model: parameters and multiply-adds (`keras_se.cost`).
 
     Args:
@@ -44,7 +44,7 @@ def model_info(name, image_size=None, options=None):
         options: constructor keywords, e.g. `{"stem_pool": "pad"}`.
 
     Example:
-    >>> model_info("SEMobileNet", image_size=224)
+    >>> print_cost_report("SEMobileNet", image_size=224)
     model                se_mobilenet
     input                224x224x3
     trainable params     4,718,044
@@ -85,15 +85,8 @@ def _positive_int(text):
     return value
 
 
-def _non_negative_float(text):
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
 def _add_train_parser(commands):
-    from keras_se import distribute, train
+    from keras_se.training import config
 
     parser = commands.add_parser(
         "train",
@@ -102,68 +95,15 @@ def _add_train_parser(commands):
         "TFDS dataset or an image folder. A killed run started again with the same command "
         "resumes after its last finished epoch.",
     )
-    defaults = train.TrainConfig
-    add = parser.add_argument
-    add("--model", default=defaults.model, help=f"model name ({defaults.model})")
-    add(
-        "--dataset",
-        default=defaults.dataset,
-        help="TFDS name, image folder, or the embedded sklearn_digits (default)",
-    )
-    add("--data-dir", default=None, help="TFDS data folder (~/tensorflow_datasets)")
-    add("--download", action="store_true", help="let TFDS download and prepare the dataset")
-    add("--validation-split", default=None, help="TFDS validation split (validation/test)")
-    add("--output", default=None, help="run folder (runs/MODEL-DATASET)")
-    add("--epochs", type=_positive_int, default=defaults.epochs, help="epochs (6)")
-    add("--batch-size", type=_positive_int, default=defaults.batch_size, help="global batch (64)")
-    add("--image-size", type=_positive_int, default=defaults.image_size, help="input size (32)")
-    add("--steps-per-epoch", type=_positive_int, default=None, help="steps (whole split)")
-    add("--optimizer", choices=train.OPTIMIZERS, default=defaults.optimizer)
-    add("--lr", type=float, default=None, help="peak learning rate (0.1 x batch / 256 for SGD)")
-    add("--weight-decay", type=_non_negative_float, default=None, help="(1e-4 SGD, 0.05 AdamW)")
-    add("--warmup-epochs", type=_non_negative_float, default=defaults.warmup_epochs)
-    add("--label-smoothing", type=_non_negative_float, default=defaults.label_smoothing)
-    add("--precision", choices=train.PRECISIONS, default=defaults.precision)
-    add(
-        "--xla",
-        choices=train.XLA_MODES,
-        default=defaults.xla,
-        help="XLA (auto: on for GPUs and small images)",
-    )
-    add("--strategy", choices=distribute.STRATEGIES, default=defaults.strategy)
-    add("--sync-bn", action="store_true", help="BatchNorm statistics over all replicas")
-    add("--no-augment", action="store_true", help="no random crop and flip")
-    add("--overwrite", action="store_true", help="train again over a finished run")
-    add("--seed", type=int, default=defaults.seed)
+    for name, flag, keywords in config.command_line_options():
+        parser.add_argument(flag, dest=name, **keywords)
+    parser.set_defaults(run=_train)
 
 
 def _train(args):
-    from keras_se import train
+    from keras_se.training import config, job
 
-    train.train(
-        args.model,
-        args.dataset,
-        output_dir=args.output,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        image_size=args.image_size,
-        steps_per_epoch=args.steps_per_epoch,
-        optimizer=args.optimizer,
-        learning_rate=args.lr,
-        weight_decay=args.weight_decay,
-        warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing,
-        precision=args.precision,
-        xla=args.xla,
-        strategy=args.strategy,
-        sync_batch_norm=args.sync_bn,
-        data_dir=args.data_dir,
-        download=args.download,
-        validation_split=args.validation_split,
-        augment=not args.no_augment,
-        overwrite=args.overwrite,
-        seed=args.seed,
-    )
+    job.train(**{name: getattr(args, name) for name, _, _ in config.command_line_options()})
 
 
 def _add_export_parser(commands):
@@ -189,6 +129,7 @@ def _add_export_parser(commands):
         help=f"largest max absolute difference from Keras ({export.DEFAULT_TOLERANCE:g})",
     )
     add("--overwrite", action="store_true", help="replace an existing output")
+    parser.set_defaults(run=_export)
 
 
 def _export(args):
@@ -218,12 +159,13 @@ def _add_convert_parser(commands):
     add("checkpoint", help="the timm checkpoint file")
     add("-o", "--output", default=None, help="output .weights.h5 (TIMM_NAME.weights.h5)")
     add("--overwrite", action="store_true", help="replace an existing output")
+    parser.set_defaults(run=_convert)
 
 
 def _convert(args):
-    from keras_se.applications import timm_convert, weights
+    from keras_se.applications import pretrained, timm_convert
 
-    twin = weights.timm_twin(args.timm_name)
+    twin = pretrained.timm_twin(args.timm_name)
     output = args.output or f"{twin.name}.weights.h5"
     model = timm_convert.convert_timm(
         args.timm_name, args.checkpoint, output, overwrite=args.overwrite
@@ -239,16 +181,25 @@ def _convert(args):
 def _add_info_parser(commands):
     parser = commands.add_parser(
         "info",
-        help="print versions, backend and devices; or a model's parameters and multiply-adds",
-        description="Without MODEL: versions, the Keras backend and its devices. With MODEL: "
-        "its trainable and total parameters and multiply-adds per image at the input size, "
-        "counted from its layers (convolutions, dense layers and the SE/SK attention).",
+        help="print versions, the Keras backend and its devices",
+        description="Versions of keras-se, Python, Keras and the backends, the active Keras "
+        "backend and its devices.",
+    )
+    parser.set_defaults(run=lambda args: info())
+
+
+def _add_cost_parser(commands):
+    parser = commands.add_parser(
+        "cost",
+        help="print a model's parameters and multiply-adds",
+        description="A model's trainable and total parameters and multiply-adds per image at "
+        "the input size, counted from its layers (convolutions, dense layers and the SE/SK "
+        "attention).",
     )
     add = parser.add_argument
     add(
         "model",
-        nargs="?",
-        help="a keras-se constructor (SEResNet50), a keras.applications one (MobileNet) or a "
+        help="a keras-se model (SEResNet50), a keras.applications one (DenseNet121) or a "
         "timm twin name (seresnet50)",
     )
     add("--image-size", type=_positive_int, default=None, help="input size (model default)")
@@ -259,6 +210,13 @@ def _add_info_parser(commands):
         metavar="KEY=VALUE",
         help="constructor option, e.g. --set stem_pool=pad (repeatable)",
     )
+    parser.set_defaults(run=_cost)
+
+
+def _cost(args):
+    from keras_se.benchmarks.models import parse_options
+
+    print_cost_report(args.model, args.image_size, parse_options(args.set))
 
 
 def _add_bench_parser(commands):
@@ -298,9 +256,10 @@ def _add_bench_parser(commands):
     add("-o", "--output", default="bench-results", help="results folder (bench-results)")
     add("--overwrite", action="store_true", help="replace results in the folder")
     add("--timeout", type=_positive_int, default=3600, help="seconds per worker (3600)")
+    parser.set_defaults(run=_bench)
 
 
-def _bench(args, argv):
+def _bench(args):
     from keras_se.benchmarks import harness
 
     measurements = harness.run_benchmarks(
@@ -317,64 +276,69 @@ def _bench(args, argv):
         output_dir=args.output,
         overwrite=args.overwrite,
         timeout=args.timeout,
-        command=" ".join(["keras-se", *argv]),
+        command=args.command_line,
     )
     print(f"wrote results.csv, results.md and overhead.png to {args.output}")
     return 1 if any(m.error for m in measurements) else 0
 
 
+def _add_demo_parser(commands):
+    parser = commands.add_parser("demo", help="train a small SE/SK network on the bundled digits")
+    add = parser.add_argument
+    add("--epochs", type=_positive_int, default=15, help="training epochs (15)")
+    add("--batch-size", type=_positive_int, default=64, help="batch size (64)")
+    add("--output", default=None, help="folder for the .keras file (a new temp folder)")
+    parser.set_defaults(run=_demo)
+
+
+def _demo(args):
+    from keras_se.demo import run_demo
+
+    run_demo(epochs=args.epochs, batch_size=args.batch_size, output_dir=args.output)
+
+
 def build_parser():
+    """The `keras-se` argument parser: one sub-command per job, each with its `run` function.
+
+    Example:
+    >>> build_parser().parse_args(["cost", "SEResNet50"]).run.__name__
+    '_cost'
+    """
     parser = argparse.ArgumentParser(
         prog="keras-se",
         description="Squeeze-and-Excitation and Selective Kernel layers for Keras 3.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    _add_info_parser(commands)
-    _add_bench_parser(commands)
-    _add_train_parser(commands)
-    _add_export_parser(commands)
-    _add_convert_parser(commands)
-    demo = commands.add_parser("demo", help="train a small SE/SK network on the bundled digits")
-    demo.add_argument("--epochs", type=_positive_int, default=15, help="training epochs (15)")
-    demo.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (64)")
-    demo.add_argument(
-        "--output", default=None, help="folder for the .keras file (a new temp folder)"
-    )
+    for add_parser in (
+        _add_info_parser,
+        _add_cost_parser,
+        _add_bench_parser,
+        _add_train_parser,
+        _add_export_parser,
+        _add_convert_parser,
+        _add_demo_parser,
+    ):
+        add_parser(commands)
     return parser
 
 
 def main(argv=None):
-    """Entry point of the `keras-se` console script.
+    """Entry point of the `keras-se` console script: bad input is one line on stderr and
+    exit code 2.
 
     Example:
-    >>> main(["info"])  # doctest: +SKIP
+    >>> main(["cost", "NoSuchNet"])
+    2
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    if args.command == "info" and args.model is None:
-        info()
-        return 0
+    args.command_line = " ".join(["keras-se", *argv])
     try:
-        if args.command == "info":
-            from keras_se.benchmarks.models import parse_options
-
-            model_info(args.model, args.image_size, parse_options(args.set))
-        elif args.command == "bench":
-            return _bench(args, argv)
-        elif args.command == "train":
-            _train(args)
-        elif args.command == "export":
-            _export(args)
-        elif args.command == "convert-timm":
-            _convert(args)
-        else:
-            from keras_se.demo import run_demo
-
-            run_demo(epochs=args.epochs, batch_size=args.batch_size, output_dir=args.output)
+        status = args.run(args)
     except (ValueError, TypeError, FileExistsError, FileNotFoundError, ImportError) as error:
         print(f"keras-se {args.command}: {error}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ class CostReport:
         return self.macs / 1e9
 
     def format(self):
-        """The report as aligned text lines, as `keras-se info MODEL` prints it.
+        """The report as aligned text lines, as `keras-se cost MODEL` prints it.
 
         Example:
         >>> print(CostReport("net", (32, 32, 3), 10, 2, 3_000_000, 1_000).format())

@@ -2,7 +2,7 @@
 
 It trains a small CNN that uses `SqueezeExcite` and a residual `SelectiveKernel` block, reports
 validation accuracy, saves the model as `.keras`, loads it back with `safe_mode=True` and checks
-the reloaded model predicts the same. The main job is `keras-se train` (`keras_se.train`).
+the reloaded model predicts the same. The main job is `keras-se train` (`keras_se.training`).
 """
 
 import pathlib

@@ -155,15 +155,20 @@ def test_model_names_resolve_to_constructors_and_bad_names_are_refused():
         models.parse_options(["stem_pool"])
 
 
-def test_info_prints_the_cost_report(capsys):
-    argv = ["info", "SEResNet50", "--set", "stride_in_1x1=False", "--set", "stem_pool=pad"]
+def test_cost_prints_the_cost_report(capsys):
+    argv = ["cost", "SEResNet50", "--set", "stride_in_1x1=False", "--set", "stem_pool=pad"]
     assert cli.main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "trainable params     28,088,024" in lines
     assert "total params         28,141,144" in lines
     assert any(line.startswith("multiply-adds        4.097 GMACs") for line in lines)
-    assert cli.main(["info", "NoSuchNet"]) == 2
+    assert cli.main(["cost", "NoSuchNet"]) == 2
     assert "Unknown model 'NoSuchNet'" in capsys.readouterr().err
+    # `info` is the environment only: a model name is refused (argparse, exit 2).
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["info", "SEResNet50"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: SEResNet50" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

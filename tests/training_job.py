@@ -1,4 +1,4 @@
-"""A small SE-ResNet for training tests, and a script that runs `keras_se.train.train` with it.
+"""A small SE-ResNet for training tests, and a script that runs `keras_se.training.train` with it.
 
 `python tests/training_job.py '{"output_dir": ...}'` trains in a fresh process (for the
 multi-worker and kill-and-resume tests); `split_cpu(N)` splits the CPU into N logical devices,
@@ -25,10 +25,10 @@ def split_cpu(count):
 
 
 def main(argv):
-    from keras_se import train
+    from keras_se.training import train
 
     options = json.loads(argv[0])
-    result = train.train(SE_RESNET10, **options)
+    result = train(SE_RESNET10, **options)
     print("RESULT " + json.dumps(result))
 
 

@@ -19,7 +19,7 @@ import sklearn.datasets
 import timm
 import timm.data
 import torch
-from keras_se.applications import timm_convert, weights
+from keras_se.applications import pretrained, timm_convert
 
 from keras_se import applications
 from keras_se.cli import main
@@ -71,7 +71,7 @@ def skresnet18(tmp_path_factory, images):
     return model, path, timm_logits(model, images)
 
 
-@pytest.mark.parametrize("twin", weights.TWINS, ids=lambda twin: twin.name)
+@pytest.mark.parametrize("twin", pretrained.TWINS, ids=lambda twin: twin.name)
 def test_every_twin_converts_to_the_same_logits_as_timm(twin, tmp_path, images):
     reference = random_timm_model(twin.name)
     path = save_safetensors(reference, tmp_path / "model.safetensors")
@@ -131,7 +131,7 @@ def test_swapping_the_sk_paths_changes_the_logits(skresnet18, images):
 
 
 def test_the_registry_matches_timm_pretrained_configs():
-    for twin in weights.TWINS:
+    for twin in pretrained.TWINS:
         config = timm.models.get_pretrained_cfg(twin.name)
         assert config.tag == twin.tag, twin.name
         if config.hf_hub_id:
@@ -145,20 +145,20 @@ def test_the_registry_matches_timm_pretrained_configs():
         assert (twin.mean, twin.std) == (config.mean, config.std)
         assert (3, twin.input_size, twin.input_size) == config.input_size
         # The twin's options fix every architecture knob of its constructor.
-        knobs = set(weights._knob_defaults(twin.constructor)) - {"dropout_rate"}
+        knobs = set(pretrained._knob_defaults(twin.constructor)) - {"dropout_rate"}
         assert set(twin.options) == knobs, twin.name
-        assert weights.imagenet_twin(twin.constructor, **twin.options) is twin
+        assert pretrained.imagenet_twin(twin.constructor, **twin.options) is twin
 
 
 def test_imagenet_twin_follows_the_architecture_settings():
-    assert weights.imagenet_twin("SEResNet50").name == "legacy_seresnet50"
+    assert pretrained.imagenet_twin("SEResNet50").name == "legacy_seresnet50"
     timm_layout = dict(stride_in_1x1=False, stem_pool="pad")
-    assert weights.imagenet_twin("SEResNet50", **timm_layout).name == "seresnet50"
-    assert weights.imagenet_twin("SENet154", stem_pool="pad").pretrained_name == (
+    assert pretrained.imagenet_twin("SEResNet50", **timm_layout).name == "seresnet50"
+    assert pretrained.imagenet_twin("SENet154", stem_pool="pad").pretrained_name == (
         "senet154.gluon_in1k"
     )
     with pytest.raises(ValueError, match=r"stem_pool='pad'.*legacy_seresnet50\.in1k"):
-        weights.imagenet_twin("SEResNet50", stem_pool="pad")
+        pretrained.imagenet_twin("SEResNet50", stem_pool="pad")
     with pytest.raises(ValueError, match="reduction_ratio=8"):
         applications.SEResNet50(weights="imagenet", reduction_ratio=8)
 
@@ -318,7 +318,7 @@ def server():
 @pytest.fixture
 def hub(server, monkeypatch, tmp_path):
     """Downloads go to the local server; the Keras cache is a fresh folder."""
-    monkeypatch.setenv(weights.BASE_URL_VARIABLE, server.url)
+    monkeypatch.setenv(pretrained.BASE_URL_VARIABLE, server.url)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     server.files.clear()
     server.requests.clear()
@@ -326,7 +326,7 @@ def hub(server, monkeypatch, tmp_path):
 
 
 def _serve(server, twin, data, etag="sha256"):
-    path = "/" + weights.download_url(twin).split("/", 3)[3]
+    path = "/" + pretrained.download_url(twin).split("/", 3)[3]
     digest = hashlib.sha256(data).hexdigest() if etag == "sha256" else etag
     server.files[path] = (data, digest)
     return path
@@ -334,14 +334,14 @@ def _serve(server, twin, data, etag="sha256"):
 
 def test_imagenet_weights_download_verify_convert_and_cache(hub, skresnet18, images):
     model, path, expected = skresnet18
-    twin = weights.timm_twin("skresnet18")
+    twin = pretrained.timm_twin("skresnet18")
     _serve(hub, twin, path.read_bytes())
     keras_model = applications.SKResNet18(
         weights="imagenet", input_shape=IMAGE_SIZE[1:], classifier_activation=None
     )
     np.testing.assert_allclose(keras_model.predict(images, verbose=0), expected, atol=1e-4)
-    cached = weights.cached_weights_path(twin)
-    assert cached.is_file() and cached.parent == weights.cache_folder()
+    cached = pretrained.cached_weights_path(twin)
+    assert cached.is_file() and cached.parent == pretrained.cache_folder()
     assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # no download left over
     served = len(hub.requests)
     assert served == 2  # the redirect and the file
@@ -360,7 +360,7 @@ def test_imagenet_weights_download_verify_convert_and_cache(hub, skresnet18, ima
 
 def test_a_corrupted_download_is_rejected_and_nothing_is_cached(hub, skresnet18):
     _, path, _ = skresnet18
-    twin = weights.timm_twin("skresnet18")
+    twin = pretrained.timm_twin("skresnet18")
     data = bytearray(path.read_bytes())
     honest = hashlib.sha256(data).hexdigest()
     data[len(data) // 2] ^= 0xFF
@@ -370,33 +370,33 @@ def test_a_corrupted_download_is_rejected_and_nothing_is_cached(hub, skresnet18)
     _serve(hub, twin, path.read_bytes(), etag=None)
     with pytest.raises(ValueError, match="cannot be verified"):
         applications.SKResNet18(weights="imagenet")
-    cache = weights.cache_folder()
+    cache = pretrained.cache_folder()
     assert not cache.exists() or not any(cache.iterdir())
 
 
 def test_a_release_file_must_match_the_hash_in_its_name(hub, tmp_path):
     """legacy_* checkpoints are GitHub release files named with their SHA-256 prefix."""
-    twin = weights.timm_twin("legacy_seresnet18")
+    twin = pretrained.timm_twin("legacy_seresnet18")
     assert twin.expected_sha256_prefix == "4bb0ce65"
     torch.save(random_timm_model("legacy_seresnet18").state_dict(), tmp_path / "m.pth")
     data = (tmp_path / "m.pth").read_bytes()
     _serve(hub, twin, data)  # a Hub-style hash does not override the pinned one
     with pytest.raises(ValueError, match=r"expected 4bb0ce65\.\.\."):
         applications.SEResNet18(weights="imagenet")
-    assert not weights.cached_weights_path(twin).exists()
+    assert not pretrained.cached_weights_path(twin).exists()
 
 
 def test_offline_fails_at_once_with_the_way_to_convert_a_local_copy(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with socket_closed_port() as port:
-        monkeypatch.setenv(weights.BASE_URL_VARIABLE, f"http://127.0.0.1:{port}")
+        monkeypatch.setenv(pretrained.BASE_URL_VARIABLE, f"http://127.0.0.1:{port}")
         with pytest.raises(ConnectionError) as error:
             applications.SEResNeXt50(weights="imagenet")
     message = str(error.value)
     assert "seresnext50_32x4d.racm_in1k" in message
     assert "keras-se convert-timm seresnext50_32x4d CHECKPOINT" in message
-    assert not weights.cached_weights_path(weights.timm_twin("seresnext50_32x4d")).exists()
-    monkeypatch.setenv(weights.BASE_URL_VARIABLE, "mirror.example.org")
+    assert not pretrained.cached_weights_path(pretrained.timm_twin("seresnext50_32x4d")).exists()
+    monkeypatch.setenv(pretrained.BASE_URL_VARIABLE, "mirror.example.org")
     with pytest.raises(ValueError, match="http"):
         applications.SEResNeXt50(weights="imagenet")
 

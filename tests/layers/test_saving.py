@@ -1,9 +1,14 @@
 """`.keras` files of models using every layer variant load in a new process with safe_mode=True."""
 
+import pathlib
+
 import keras
-from harness import check_fresh_process_round_trip, random_batch
+import numpy as np
+from harness import check_fresh_process_round_trip, random_batch, to_numpy
 
 from keras_se import SelectiveKernel, SqueezeExcite
+
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
 
 
 def test_keras_files_load_in_a_fresh_process_with_safe_mode(tmp_path):
@@ -30,3 +35,18 @@ def test_keras_files_load_in_a_fresh_process_with_safe_mode(tmp_path):
         },
         tmp_path,
     )
+
+
+def test_a_file_saved_before_the_package_was_restructured_still_loads():
+    """`tests/data/saved_before_the_registry.keras` was saved by keras-se before its modules
+    moved (registry, `keras_se.training`, the split of `applications/base.py`): SE, SK, the
+    grouped and depthwise convolutions and `ScaledResidual`, with its outputs at the time."""
+    import keras_se.applications  # noqa: F401  (registers ScaledResidual, as a user's import would)
+
+    data = np.load(DATA / "saved_before_the_registry.npz")
+    model = keras.saving.load_model(DATA / "saved_before_the_registry.keras", safe_mode=True)
+    outputs = to_numpy(model(data["images"], training=False))
+    np.testing.assert_allclose(outputs, data["outputs"], rtol=1e-5, atol=1e-5)
+    # The negative control: the saved outputs are not what any model would give.
+    assert np.abs(data["outputs"]).max() > 1e-3
+    assert not np.allclose(outputs, to_numpy(model(data["images"][::-1], training=False)))

@@ -9,8 +9,8 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from keras_se import data
-from keras_se.data import sklearn_digits
+from keras_se.training import data
+from keras_se.training.data import sklearn_digits
 
 
 @pytest.fixture(scope="module")

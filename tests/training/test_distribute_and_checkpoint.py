@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_se import checkpoint, distribute, keras_compat
+from keras_se import atomic
+from keras_se.training import checkpoint, distribute, keras_compat
 
 GOOD_CLUSTER = {"worker": ["127.0.0.1:2000", "127.0.0.1:2001"]}
 
@@ -137,23 +138,23 @@ def _read_all(folder):
 def test_atomic_path_leaves_the_old_file_on_failure(tmp_path):
     target = tmp_path / "model.keras"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), checkpoint.atomic_path(target) as partial:
+    with pytest.raises(RuntimeError), atomic.atomic_path(target) as partial:
         partial.write_bytes(b"half")
         raise RuntimeError("killed while writing")
     assert _read_all(tmp_path) == {"model.keras": b"old"}  # no partial file left behind
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    checkpoint.save_model_atomically(model, target)
+    atomic.save_model_atomically(model, target)
     assert keras.saving.load_model(target).count_params() == 3
 
 
 def test_atomic_files_get_ordinary_permissions(tmp_path):
     umask = os.umask(0o022)
     try:
-        checkpoint.write_text_atomically(tmp_path / "new.json", "{}")
+        atomic.write_text_atomically(tmp_path / "new.json", "{}")
         kept = tmp_path / "kept.json"
         kept.write_text("")
         kept.chmod(0o640)
-        checkpoint.write_text_atomically(kept, "{}")
+        atomic.write_text_atomically(kept, "{}")
     finally:
         os.umask(umask)
     # New files follow the umask like open() would, replaced files keep their mode.

@@ -17,7 +17,8 @@ import pytest
 from harness import run_for_result
 from training_job import SE_RESNET10
 
-from keras_se import cli, data, train
+from keras_se import cli
+from keras_se.training import data, job, xla_probe
 
 JOB = pathlib.Path(__file__).parents[1] / "training_job.py"
 SMALL_RUN = {"batch_size": 32, "xla": "off", "verbose": 0}
@@ -32,7 +33,7 @@ def _run_job(options):
 def digits_run(tmp_path_factory):
     """SE-ResNet-10 trained on the embedded digits with the job's defaults (6 epochs, 32 px)."""
     folder = tmp_path_factory.mktemp("run")
-    return train.train(SE_RESNET10, output_dir=folder, verbose=0), folder
+    return job.train(SE_RESNET10, output_dir=folder, verbose=0), folder
 
 
 def test_embedded_digits_train_a_small_se_resnet_to_95_percent(digits_run):
@@ -89,7 +90,7 @@ def test_a_finished_run_is_never_overwritten(digits_run, capsys):
     _, folder = digits_run
     before = (folder / "model.keras").read_bytes()
     with pytest.raises(FileExistsError, match="already exists: that run is finished"):
-        train.train(SE_RESNET10, output_dir=folder)
+        job.train(SE_RESNET10, output_dir=folder)
     assert cli.main(["train", "--output", str(folder)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (folder / "model.keras").read_bytes() == before
@@ -98,7 +99,14 @@ def test_a_finished_run_is_never_overwritten(digits_run, capsys):
 @pytest.mark.parametrize(
     ("options", "error", "message"),
     [
-        ({"model": "SEResNet5"}, ValueError, r"Unknown model 'SEResNet5'\. Valid names: .*SKNet50"),
+        (
+            {"model": "SEResnet50"},
+            ValueError,
+            r"Unknown model 'SEResnet50'; did you mean 'SEResNet50'\? Models: .*SKNet50",
+        ),
+        # Helpers exported next to the constructors are not models.
+        ({"model": "decode_predictions"}, ValueError, r"Unknown model 'decode_predictions'; M"),
+        ({"model": "ResNet"}, ValueError, r"Unknown model 'ResNet'; did you mean 'ResNet50'"),
         ({"model": 3}, TypeError, "`model` must be a model name or a callable"),
         ({"epochs": 0}, ValueError, r"`epochs` must be an integer in \[1, inf\], got 0"),
         ({"batch_size": 2.5}, ValueError, "`batch_size` must be an integer"),
@@ -120,7 +128,7 @@ def test_bad_arguments_fail_before_any_work(tmp_path, monkeypatch, options, erro
     options["data_dir"] = tmp_path / "tfds"
     start = time.perf_counter()
     with pytest.raises(error, match=message):
-        train.train(**options)
+        job.train(**options)
     assert time.perf_counter() - start < 10
     assert not (tmp_path / "run").exists()
 
@@ -128,11 +136,11 @@ def test_bad_arguments_fail_before_any_work(tmp_path, monkeypatch, options, erro
 def test_a_backup_of_other_settings_is_not_resumed(tmp_path):
     state = tmp_path / "run" / "checkpoints" / "state.json"
     state.parent.mkdir(parents=True)
-    fingerprint = train.TrainConfig(model="SEResNet18", epochs=6).fingerprint()
+    fingerprint = job.TrainConfig(model="SEResNet18", epochs=6).fingerprint()
     state.write_text(json.dumps({"epochs_done": 2, "run_config": fingerprint}))
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"it differs in epochs: saved .*the same settings"):
-        train.train("SEResNet18", epochs=8, output_dir=tmp_path / "run")
+        job.train("SEResNet18", epochs=8, output_dir=tmp_path / "run")
     assert time.perf_counter() - start < 10
     assert sorted(p.name for p in (tmp_path / "run").rglob("*")) == ["checkpoints", "state.json"]
 
@@ -140,7 +148,7 @@ def test_a_backup_of_other_settings_is_not_resumed(tmp_path):
 def test_a_missing_training_package_is_named_with_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
     with pytest.raises(ImportError, match=r"needs tensorboard.*keras-se\[tensorflow-cpu,train\]"):
-        train.train(SE_RESNET10, output_dir=tmp_path / "run")
+        job.train(SE_RESNET10, output_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
@@ -162,7 +170,7 @@ def test_xla_auto_takes_the_faster_mode_and_on_off_do_not_probe(
         calls.append(jit_compile)
         return xla_seconds if jit_compile else graph_seconds
 
-    use, timings = train.use_xla(xla, probe)
+    use, timings = xla_probe.use_xla(xla, probe)
     assert use is expected
     assert calls == ([False, True] if xla == "auto" else [])
     assert timings == ({"graph": graph_seconds, "xla": xla_seconds} if xla == "auto" else {})
@@ -177,7 +185,7 @@ def test_the_xla_probe_times_real_training_steps_that_change_the_weights():
         built.append((model, [w.copy() for w in model.get_weights()]))
         return model
 
-    seconds = train.time_training_steps(
+    seconds = xla_probe.time_training_steps(
         build, batch_shape=(4, 8, 8, 3), num_classes=4, jit_compile=True, steps=2
     )
     model, initial = built[0]
@@ -188,7 +196,7 @@ def test_the_xla_probe_times_real_training_steps_that_change_the_weights():
 
 def test_a_resumed_auto_run_keeps_the_xla_choice_it_started_with(tmp_path):
     options = dict(epochs=1, steps_per_epoch=2, batch_size=32, augment=False, verbose=0)
-    first = train.train(SE_RESNET10, output_dir=tmp_path, **options)
+    first = job.train(SE_RESNET10, output_dir=tmp_path, **options)
     assert set(first["xla_probe_seconds_per_step"]) == {"graph", "xla"}
     state_path = tmp_path / "checkpoints" / "state.json"
     state = json.loads(state_path.read_text())
@@ -197,14 +205,14 @@ def test_a_resumed_auto_run_keeps_the_xla_choice_it_started_with(tmp_path):
     state["xla"] = not first["xla"]
     state_path.write_text(json.dumps(state))
     (tmp_path / "model.keras").unlink()
-    resumed = train.train(SE_RESNET10, output_dir=tmp_path, **options)
+    resumed = job.train(SE_RESNET10, output_dir=tmp_path, **options)
     assert resumed["resumed_from"] == 1 and resumed["xla"] is (not first["xla"])
     assert resumed["xla_probe_seconds_per_step"] == {}  # no second probe
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_trains_in_half_precision_with_float32_outputs(tmp_path, precision):
-    result = train.train(
+    result = job.train(
         SE_RESNET10,
         output_dir=tmp_path,
         precision=precision,
@@ -229,19 +237,22 @@ def test_output_folder_that_cannot_be_written(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     with pytest.raises(ValueError, match=r"`output_dir` .*a_file/run' is not a writable folder"):
-        train.train(SE_RESNET10, output_dir=blocker / "run", epochs=1, steps_per_epoch=1)
+        job.train(SE_RESNET10, output_dir=blocker / "run", epochs=1, steps_per_epoch=1)
 
 
 def test_image_folder_errors_reach_the_job(tmp_path):
     (tmp_path / "images").mkdir()
     with pytest.raises(ValueError, match="has no classes"):
-        train.train(SE_RESNET10, dataset=str(tmp_path / "images"), output_dir=tmp_path / "run")
+        job.train(SE_RESNET10, dataset=str(tmp_path / "images"), output_dir=tmp_path / "run")
 
 
 def test_cli_reports_bad_input_in_one_line(capsys):
     assert cli.main(["train", "--model", "Nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("keras-se train: Unknown model 'Nope'") and "SEResNet50" in err
+    assert err.count("\n") == 1
+    assert cli.main(["train", "--model", "decode_predictions"]) == 2
+    assert "Unknown model 'decode_predictions'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["train", "--strategy", "tpu"])
     assert "invalid choice: 'tpu'" in capsys.readouterr().err
@@ -249,7 +260,7 @@ def test_cli_reports_bad_input_in_one_line(capsys):
 
 def test_every_cli_option_reaches_the_training_config(monkeypatch):
     calls = []
-    monkeypatch.setattr(train, "train", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setattr(job, "train", lambda *args, **kwargs: calls.append((args, kwargs)))
     argv = (
         "train --model SKNet26 --dataset cifar10 --data-dir /d --download --validation-split "
         "test --output /o --epochs 9 --batch-size 128 --image-size 64 --steps-per-epoch 5 "
@@ -259,9 +270,9 @@ def test_every_cli_option_reaches_the_training_config(monkeypatch):
     )
     assert cli.main(argv.split()) == 0
     ((args, kwargs),) = calls
-    config = train.TrainConfig(*args, **kwargs)
+    config = job.TrainConfig(*args, **kwargs)
     assert dataclasses.asdict(config) == {
-        **dataclasses.asdict(train.TrainConfig()),
+        **dataclasses.asdict(job.TrainConfig()),
         **dict(model="SKNet26", dataset="cifar10", data_dir="/d", download=True),
         **dict(validation_split="test", output_dir="/o", epochs=9, batch_size=128),
         **dict(image_size=64, steps_per_epoch=5, optimizer="adamw", learning_rate=0.002),
@@ -281,7 +292,7 @@ def test_image_folder_trains_end_to_end(tmp_path):
             pixels = rng.integers(0, 60, (40, 36, 3), dtype=np.uint8)
             pixels[..., colour] += 180
             Image.fromarray(pixels).save(tmp_path / "images" / label / f"{index}.png")
-    result = train.train(
+    result = job.train(
         SE_RESNET10,
         dataset=str(tmp_path / "images"),
         output_dir=tmp_path / "run",
@@ -299,13 +310,13 @@ import json, sys
 from training_job import SE_RESNET10, split_cpu
 split_cpu(2)
 import keras, numpy as np
-from keras_se import data, distribute, train
+from keras_se.training import data, distribute, job
 strategy = distribute.make_strategy("mirrored")
 with strategy.scope():
     model = SE_RESNET10(input_shape=(32, 32, 3), classes=10)
 kinds = sorted({type(v.value).__name__ for v in model.weights})
 try:
-    train.train(SE_RESNET10, strategy="mirrored", batch_size=33, output_dir=sys.argv[1] + "/x")
+    job.train(SE_RESNET10, strategy="mirrored", batch_size=33, output_dir=sys.argv[1] + "/x")
     error = None
 except ValueError as e:
     error = str(e)
@@ -313,12 +324,12 @@ except ValueError as e:
 # the second replica with none.
 common = dict(epochs=1, steps_per_epoch=4, batch_size=32, augment=False, xla="off",
               verbose=0, sync_batch_norm=True, warmup_epochs=0, learning_rate=0.05)
-runs = {s: train.train(SE_RESNET10, strategy=s, output_dir=f"{sys.argv[1]}/{s}", **common)
+runs = {s: job.train(SE_RESNET10, strategy=s, output_dir=f"{sys.argv[1]}/{s}", **common)
         for s in ("mirrored", "one-device")}
 models = {s: keras.saving.load_model(r["model_path"]) for s, r in runs.items()}
 weights = {s: m.get_weights() for s, m in models.items()}
 keras.utils.set_random_seed(0)
-initial = train._build_model(train.TrainConfig(model=SE_RESNET10), 10).get_weights()
+initial = job._build_model(job.TrainConfig(model=SE_RESNET10), 10).get_weights()
 # The validation numbers recomputed in numpy from each saved model's predictions (the job
 # validates after the last epoch's training, with these weights): cross-entropy with the
 # job's label smoothing 0.1, and accuracy, over the 449 images.

@@ -34,7 +34,7 @@ class SklearnDigits(tfds.core.GeneratorBasedBuilder):
     Example:
     >>> import tempfile
     >>> import tensorflow_datasets as tfds
-    >>> from keras_se.data import sklearn_digits
+    >>> from keras_se.training.data import sklearn_digits
     >>> builder = tfds.builder("sklearn_digits", data_dir=tempfile.mkdtemp())
     >>> builder.download_and_prepare()  # doctest: +ELLIPSIS
     Downloading and preparing dataset ...

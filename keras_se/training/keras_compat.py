@@ -15,7 +15,7 @@ keras-team/keras#20585: on the TensorFlow backend, `model.fit` under
 
 Each fix is applied only while the installed Keras still contains the code it repairs
 (checked on the source of the two functions), only once, and only by
-`keras_se.distribute.make_strategy("multi-worker")`. A Keras release that fixes the bug
+`keras_se.training.distribute.make_strategy("multi-worker")`. A Keras release that fixes the bug
 changes that code, the probes stop matching, and nothing is patched: this module can then
 be deleted.
 """

@@ -95,7 +95,7 @@ def make_strategy(name="auto"):
     - `mirrored`: MirroredStrategy over all GPUs, or over all logical CPU devices when there
       is no GPU (one replica unless several were configured).
     - `multi-worker`: MultiWorkerMirroredStrategy configured by `TF_CONFIG` (checked first);
-      applies `keras_se.keras_compat`'s fix so that Keras' `fit` works under it.
+      applies `keras_se.training.keras_compat`'s fix so that Keras' `fit` works under it.
 
     Example:
     >>> make_strategy("one-device").num_replicas_in_sync
@@ -107,7 +107,7 @@ def make_strategy(name="auto"):
     import tensorflow as tf
 
     if tf_config is not None:
-        from keras_se import keras_compat
+        from keras_se.training import keras_compat
 
         keras_compat.apply_multi_worker_fit_fix()
         return tf.distribute.MultiWorkerMirroredStrategy()

@@ -19,7 +19,7 @@ import tempfile
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_se.data import sklearn_digits
+from keras_se.training.data import sklearn_digits
 
 DEFAULT_DATASET = sklearn_digits.NAME
 VALIDATION_SPLIT_NAMES = ("validation", "val", "test")

@@ -33,7 +33,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from keras_se import checkpoint
+from keras_se import atomic
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -104,18 +104,23 @@ class TimmTwin:
 
     def build(self, **kwargs):
         """The keras-se model of this twin's architecture: `constructor(**options, **kwargs)`."""
-        from keras_se import applications
+        from keras_se.applications.registry import model_entry
 
-        return getattr(applications, self.constructor)(**self.options, **kwargs)
+        return model_entry(self.constructor).constructor(**self.options, **kwargs)
 
 
 def _hub_url(name, tag):
     return f"{HUB}/timm/{name}.{tag}/resolve/main/model.safetensors"
 
 
+# The two layouts of a bottleneck ResNet: the SENet authors' Caffe models (timm's `legacy_*`
+# ports) stride in the first 1x1 and pool the stem in ceil mode; timm's `resnet.py` strides in
+# the 3x3 and pads the stem pool.
+CAFFE_LAYOUT = {"stride_in_1x1": True, "stem_pool": "ceil"}
+TIMM_LAYOUT = {"stride_in_1x1": False, "stem_pool": "pad"}
 _SE_BASIC = {"reduction_ratio": 16, "stem_pool": "ceil", "relu_before_se": True}
-_CAFFE = {"reduction_ratio": 16, "stride_in_1x1": True, "stem_pool": "ceil"}
-_TIMM = {"reduction_ratio": 16, "stride_in_1x1": False, "stem_pool": "pad"}
+_CAFFE = {"reduction_ratio": 16, **CAFFE_LAYOUT}
+_TIMM = {"reduction_ratio": 16, **TIMM_LAYOUT}
 _RESNEXT_CAFFE = {"reduction_ratio": 16, "stem_pool": "ceil"}
 _RESNEXT_TIMM = {"reduction_ratio": 16, "stem_pool": "pad"}
 
@@ -192,9 +197,9 @@ def timm_twin(timm_name):
 
 
 def _knob_defaults(constructor):
-    from keras_se import applications
+    from keras_se.applications.registry import model_entry
 
-    signature = inspect.signature(getattr(applications, constructor))
+    signature = inspect.signature(model_entry(constructor).constructor)
     return {
         name: parameter.default
         for name, parameter in signature.parameters.items()
@@ -384,7 +389,7 @@ def imagenet_weights_path(twin):
     try:
         path = download_checkpoint(twin, download)
         model = timm_convert.convert_timm(twin.pretrained_name, path)
-        with checkpoint.atomic_path(cached) as partial:
+        with atomic.atomic_path(cached) as partial:
             model.save_weights(partial)
     finally:
         shutil.rmtree(download, ignore_errors=True)

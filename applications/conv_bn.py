@@ -1,0 +1,81 @@
+"""The convolution-BatchNorm-ReLU unit that the ResNet family and BN-Inception are built of,
+with PyTorch's BatchNorm settings and Caffe's/PyTorch's symmetric padding.
+
+Example:
+>>> import keras
+>>> x = keras.Input((32, 32, 3))
+>>> y = conv_bn(x, 8, 3, strides=2, data_format="channels_last",
+...             names={"pad": "pad", "conv": "conv", "bn": "bn", "relu": "relu"})
+>>> y.shape, keras.Model(x, y).layers[1].name
+((None, 16, 16, 8), 'pad')
+"""
+
+import keras
+
+from keras_se.layers import GroupedConv2D, common
+
+# PyTorch's BatchNorm defaults (momentum 0.1 there is 0.9 here), as the converted weights were
+# trained with.
+NORM_MOMENTUM = 0.9
+NORM_EPSILON = 1e-5
+
+
+def conv_bn(
+    x,
+    filters,
+    kernel_size,
+    *,
+    names,
+    data_format,
+    strides=1,
+    groups=1,
+    relu=True,
+    kernel_initializer="glorot_uniform",
+):
+    """Convolution without bias -> BatchNorm -> optional ReLU.
+
+    A strided convolution with a kernel larger than 1 is padded by `kernel_size // 2` on every
+    side first and runs "valid" (Keras' "same" pads bottom/right only, unlike Caffe and
+    PyTorch); others run "same". Grouped convolutions use `GroupedConv2D`.
+
+    Args:
+        x: the input tensor.
+        filters: output channels.
+        kernel_size: square kernel size.
+        names: layer names for `"pad"`, `"conv"`, `"bn"` and `"relu"`.
+        data_format: `"channels_last"` or `"channels_first"`.
+        strides: square stride.
+        groups: convolution groups.
+        relu: whether to end with a ReLU.
+        kernel_initializer: the convolution's initializer.
+
+    Returns:
+        The output tensor.
+    """
+    padding = "same"
+    if strides > 1 and kernel_size > 1:
+        x = keras.layers.ZeroPadding2D(
+            kernel_size // 2, data_format=data_format, name=names["pad"]
+        )(x)
+        padding = "valid"
+    conv = GroupedConv2D if groups > 1 else keras.layers.Conv2D
+    x = conv(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        groups=groups,
+        use_bias=False,
+        kernel_initializer=kernel_initializer,
+        data_format=data_format,
+        name=names["conv"],
+    )(x)
+    x = keras.layers.BatchNormalization(
+        axis=common.channel_axis(data_format),
+        momentum=NORM_MOMENTUM,
+        epsilon=NORM_EPSILON,
+        name=names["bn"],
+    )(x)
+    if relu:
+        x = keras.layers.ReLU(name=names["relu"])(x)
+    return x

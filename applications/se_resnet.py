@@ -1,0 +1,291 @@
+"""SE-ResNet, SE-ResNeXt and SENet-154 (Hu et al.), and their plain twins ResNet-50 and
+ResNeXt-50: presets of the one ResNet builder (`keras_se.applications.resnet.ResNet`).
+
+Each constructor takes the `keras.applications` arguments (documented in
+`ResNet`) and, keyword-only, the options that select a timm twin's layout (also documented
+in `ResNet`). `weights="imagenet"` loads the checkpoint of the timm twin the options match,
+converted and cached on first use (`keras_se.applications.pretrained`).
+"""
+
+from keras_se.applications.registry import register_model
+from keras_se.applications.resnet import RESNEXT_32X4D, preset
+
+
+@register_model(family="resnet", attention="se")
+def SEResNet18(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="se_resnet18",
+    *,
+    reduction_ratio=16,
+    stem_pool="ceil",
+    relu_before_se=True,
+):
+    """SE-ResNet-18 (Hu et al.): basic blocks 2/2/2/2, SE before each addition.
+
+    With the defaults it is timm's `legacy_seresnet18` (ImageNet: `legacy_seresnet18.in1k`),
+    whose blocks apply a ReLU before the SE (`relu_before_se`) and whose stem pools in ceil
+    mode.
+
+    Example:
+    >>> SEResNet18(input_shape=(64, 64, 3), classes=10).output_shape
+    (None, 10)
+    """
+    return preset(SEResNet18, locals(), depths=(2, 2, 2, 2), block="basic", attention="se")
+
+
+@register_model(family="resnet", attention="se")
+def SEResNet34(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="se_resnet34",
+    *,
+    reduction_ratio=16,
+    stem_pool="ceil",
+    relu_before_se=True,
+):
+    """SE-ResNet-34 (Hu et al.): basic blocks 3/4/6/3, SE before each addition.
+
+    With the defaults it is timm's `legacy_seresnet34` (ImageNet: `legacy_seresnet34.in1k`).
+
+    Example:
+    >>> SEResNet34(include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 512)
+    """
+    return preset(SEResNet34, locals(), depths=(3, 4, 6, 3), block="basic", attention="se")
+
+
+@register_model(family="resnet", attention="se", plain_twin="ResNet50")
+def SEResNet50(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="se_resnet50",
+    *,
+    reduction_ratio=16,
+    stride_in_1x1=True,
+    stem_pool="ceil",
+):
+    """SE-ResNet-50 (Hu et al.): bottlenecks 3/4/6/3 in the original Caffe layout.
+
+    With the defaults (stride on the first 1x1, ceil-mode stem pool) it is timm's
+    `legacy_seresnet50` (ImageNet: `legacy_seresnet50.in1k`); with `stride_in_1x1=False,
+    stem_pool="pad"` it is timm's `seresnet50` (ImageNet: `seresnet50.a1_in1k`).
+
+    Example:
+    >>> SEResNet50(input_shape=(64, 64, 3), classes=10, stem_pool="pad").output_shape
+    (None, 10)
+    """
+    return preset(SEResNet50, locals(), depths=(3, 4, 6, 3), attention="se")
+
+
+@register_model(family="resnet", attention="se")
+def SEResNet101(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="se_resnet101",
+    *,
+    reduction_ratio=16,
+    stride_in_1x1=True,
+    stem_pool="ceil",
+):
+    """SE-ResNet-101 (Hu et al.): bottlenecks 3/4/23/3 in the original Caffe layout.
+
+    With the defaults it is timm's `legacy_seresnet101` (ImageNet: `legacy_seresnet101.in1k`).
+
+    Example:
+    >>> SEResNet101(include_top=False, input_shape=(64, 64, 3)).output_shape
+    (None, 2, 2, 2048)
+    """
+    return preset(SEResNet101, locals(), depths=(3, 4, 23, 3), attention="se")
+
+
+@register_model(family="resnet", attention="se")
+def SEResNet152(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="se_resnet152",
+    *,
+    reduction_ratio=16,
+    stride_in_1x1=True,
+    stem_pool="ceil",
+):
+    """SE-ResNet-152 (Hu et al.): bottlenecks 3/8/36/3 in the original Caffe layout.
+
+    With the defaults it is timm's `legacy_seresnet152` (ImageNet: `legacy_seresnet152.in1k`).
+
+    Example:
+    >>> SEResNet152(input_shape=(64, 64, 3), classes=10).output_shape
+    (None, 10)
+    """
+    return preset(SEResNet152, locals(), depths=(3, 8, 36, 3), attention="se")
+
+
+@register_model(family="resnet", attention=None)
+def ResNet50(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="resnet50",
+    *,
+    stride_in_1x1=True,
+    stem_pool="ceil",
+):
+    """ResNet-50 without attention: the plain twin of `SEResNet50`, in its layout.
+
+    The same builder and options as `SEResNet50` without the SE layers, the baseline of the
+    SE overhead benchmarks; with `stride_in_1x1=False, stem_pool="pad"` it has the structure
+    of timm's `resnet50`. keras-se converts no checkpoint for it (`weights="imagenet"` is
+    refused). Not `keras.applications.ResNet50`, which has biases in its convolutions.
+
+    Example:
+    >>> ResNet50(input_shape=(64, 64, 3), classes=10).output_shape
+    (None, 10)
+    """
+    return preset(ResNet50, locals(), depths=(3, 4, 6, 3), attention=None)
+
+
+@register_model(family="resnet", attention=None)
+def ResNeXt50(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="resnext50_32x4d",
+    *,
+    stem_pool="pad",
+):
+    """ResNeXt-50 (32x4d) without attention: the plain twin of `SEResNeXt50` and `SKNet50`.
+
+    Grouped bottlenecks 3/4/6/3, the structure of timm's `resnext50_32x4d`; the baseline of
+    the SE and SK overhead benchmarks. keras-se converts no checkpoint for it
+    (`weights="imagenet"` is refused).
+
+    Example:
+    >>> ResNeXt50(input_shape=(64, 64, 3), classes=10).output_shape
+    (None, 10)
+    """
+    return preset(ResNeXt50, locals(), depths=(3, 4, 6, 3), attention=None, **RESNEXT_32X4D)
+
+
+@register_model(family="resnet", attention="se", plain_twin="ResNeXt50")
+def SEResNeXt50(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="se_resnext50_32x4d",
+    *,
+    reduction_ratio=16,
+    stem_pool="pad",
+):
+    """SE-ResNeXt-50 (32x4d): grouped bottlenecks 3/4/6/3, stride on the 3x3.
+
+    With the defaults it is timm's `seresnext50_32x4d` (ImageNet:
+    `seresnext50_32x4d.racm_in1k`); with `stem_pool="ceil"` it is timm's
+    `legacy_seresnext50_32x4d` (ImageNet: `legacy_seresnext50_32x4d.in1k`).
+
+    Example:
+    >>> SEResNeXt50(input_shape=(64, 64, 3), classes=10).output_shape
+    (None, 10)
+    """
+    return preset(SEResNeXt50, locals(), depths=(3, 4, 6, 3), attention="se", **RESNEXT_32X4D)
+
+
+@register_model(family="resnet", attention="se")
+def SEResNeXt101(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="se_resnext101_32x4d",
+    *,
+    reduction_ratio=16,
+    stem_pool="pad",
+):
+    """SE-ResNeXt-101 (32x4d): grouped bottlenecks 3/4/23/3, stride on the 3x3.
+
+    With the defaults it is timm's `seresnext101_32x4d` (ImageNet:
+    `seresnext101_32x4d.gluon_in1k`); with `stem_pool="ceil"` it is timm's
+    `legacy_seresnext101_32x4d` (ImageNet: `legacy_seresnext101_32x4d.in1k`).
+
+    Example:
+    >>> SEResNeXt101(include_top=False, input_shape=(64, 64, 3), pooling="max").output_shape
+    (None, 2048)
+    """
+    return preset(SEResNeXt101, locals(), depths=(3, 4, 23, 3), attention="se", **RESNEXT_32X4D)
+
+
+@register_model(family="resnet", attention="se")
+def SENet154(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="senet154",
+    *,
+    reduction_ratio=16,
+    stem_pool="ceil",
+    dropout_rate=0.2,
+):
+    """SENet-154, the ILSVRC 2017 winner: 64x4d grouped bottlenecks 3/8/36/3 whose first 1x1
+    is halved, a deep stem (3x3 convs of 64, 64, 128) and 3x3 stride-2 projection shortcuts.
+
+    With the defaults it is timm's `legacy_senet154` (ImageNet: `legacy_senet154.in1k`); with
+    `stem_pool="pad"` it is timm's `senet154` (ImageNet: `senet154.gluon_in1k`).
+
+    Example:
+    >>> SENet154(include_top=False, input_shape=(64, 64, 3), pooling="avg").output_shape
+    (None, 2048)
+    """
+    return preset(
+        SENet154,
+        locals(),
+        depths=(3, 8, 36, 3),
+        attention="se",
+        groups=64,
+        width_per_group=4,
+        first_width_divisor=2,
+        stem="deep",
+        shortcut_kernel_size=3,
+    )

@@ -1,0 +1,169 @@
+"""Every setting of a training run (`TrainConfig`), checked before any work starts.
+
+Example:
+>>> TrainConfig(epochs=3).peak_learning_rate
+0.025
+"""
+
+import dataclasses
+import math
+import pathlib
+
+from keras_se.training import distribute
+
+OPTIMIZERS = ("sgd", "adamw")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+XLA_MODES = ("auto", "on", "off")
+# Peak learning rate per 256 images (linear scaling rule, Goyal et al. 2017) and weight decay.
+BASE_LEARNING_RATE = {"sgd": 0.1, "adamw": 1e-3}
+DEFAULT_WEIGHT_DECAY = {"sgd": 1e-4, "adamw": 0.05}
+
+
+def _check_number(
+    name, value, *, low, high=math.inf, integer=False, low_inclusive=True, high_inclusive=True
+):
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        raise ValueError(f"`{name}` must be {kind}, got {value!r}.")
+    above = value >= low if low_inclusive else value > low
+    below = value <= high if high_inclusive else value < high
+    if not (above and below):
+        interval = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
+        raise ValueError(f"`{name}` must be {kind} in {interval}, got {value!r}.")
+
+
+def _field(default, help, *, flag=None, **argparse_keywords):
+    """A `TrainConfig` field and its `keras-se train` option: `flag` (`--field-name` by
+    default), `help` and further `argparse.add_argument` keywords. The CLI is generated from
+    these (`command_line_options`)."""
+    option = {"flag": flag, "help": help, **argparse_keywords}
+    return dataclasses.field(default=default, metadata={"command_line": option})
+
+
+def command_line_options():
+    """`(field name, flag, argparse keywords)` of every `TrainConfig` field on the CLI.
+
+    Example:
+    >>> [(name, flag) for name, flag, _ in command_line_options()][:3]
+    [('model', '--model'), ('dataset', '--dataset'), ('output_dir', '--output')]
+    """
+    options = []
+    for field in dataclasses.fields(TrainConfig):
+        if "command_line" in field.metadata:
+            keywords = dict(field.metadata["command_line"])
+            flag = keywords.pop("flag") or "--" + field.name.replace("_", "-")
+            options.append((field.name, flag, {"default": field.default, **keywords}))
+    return options
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run, checked on construction (before any work starts).
+
+    See `train` for the meaning of each field. `None` fields take their documented default.
+
+    Example:
+    >>> TrainConfig(model="SEResNet18", epochs=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: `epochs` must be an integer in [1, inf], got 0.
+    """
+
+    model: object = _field("SEResNet18", "model name (SEResNet18; see list_models())")
+    dataset: str = _field(
+        "sklearn_digits", "TFDS name, image folder, or the embedded sklearn_digits (default)"
+    )
+    output_dir: object = _field(None, "run folder (runs/MODEL-DATASET)", flag="--output")
+    epochs: int = _field(6, "epochs (6)", type=int)
+    batch_size: int = _field(64, "global batch (64)", type=int)
+    image_size: int = _field(32, "input size (32)", type=int)
+    optimizer: str = _field(
+        "sgd", "SGD with Nesterov momentum (default) or AdamW", choices=OPTIMIZERS
+    )
+    learning_rate: float = _field(
+        None, "peak learning rate (0.1 x batch / 256 for SGD)", flag="--lr", type=float
+    )
+    weight_decay: float = _field(None, "(1e-4 SGD, 0.05 AdamW)", type=float)
+    warmup_epochs: float = _field(1.0, "linear warm-up epochs (1)", type=float)
+    label_smoothing: float = _field(0.1, "(0.1)", type=float)
+    precision: str = _field("float32", "(float32)", choices=PRECISIONS)
+    xla: str = _field("auto", "auto: time both modes and take the faster", choices=XLA_MODES)
+    strategy: str = _field("auto", "(auto)", choices=distribute.STRATEGIES)
+    sync_batch_norm: bool = _field(
+        False, "BatchNorm statistics over all replicas", flag="--sync-bn", action="store_true"
+    )
+    data_dir: object = _field(None, "TFDS data folder (~/tensorflow_datasets)")
+    download: bool = _field(False, "let TFDS download and prepare the dataset", action="store_true")
+    validation_split: str = _field(None, "TFDS validation split (validation/test)")
+    steps_per_epoch: int = _field(None, "steps (whole split)", type=int)
+    augment: bool = _field(
+        True, "no random crop and flip", flag="--no-augment", action="store_false"
+    )
+    overwrite: bool = _field(False, "train again over a finished run", action="store_true")
+    seed: int = _field(0, "random seed (0)", type=int)
+    verbose: object = "auto"
+
+    def __post_init__(self):
+        if isinstance(self.model, str):
+            from keras_se.applications import model_entry
+
+            model_entry(self.model)  # an unknown name fails here, with the nearest one
+        if not isinstance(self.model, str) and not callable(self.model):
+            raise TypeError(f"`model` must be a model name or a callable, got {self.model!r}.")
+        for name in ("epochs", "batch_size", "image_size", "steps_per_epoch"):
+            if name != "steps_per_epoch" or self.steps_per_epoch is not None:
+                _check_number(name, getattr(self, name), low=1, integer=True)
+        _check_number("seed", self.seed, low=0, integer=True)
+        for name, choices in (
+            ("optimizer", OPTIMIZERS),
+            ("precision", PRECISIONS),
+            ("xla", XLA_MODES),
+            ("strategy", distribute.STRATEGIES),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"`{name}` must be one of {', '.join(choices)}, got {getattr(self, name)!r}."
+                )
+        if self.learning_rate is not None:
+            _check_number("learning_rate", self.learning_rate, low=0, low_inclusive=False)
+        if self.weight_decay is not None:
+            _check_number("weight_decay", self.weight_decay, low=0)
+        _check_number("warmup_epochs", self.warmup_epochs, low=0, high=self.epochs)
+        _check_number("label_smoothing", self.label_smoothing, low=0, high=1, high_inclusive=False)
+
+    @property
+    def model_name(self):
+        """The model's name (the constructor's name for a callable)."""
+        if isinstance(self.model, str):
+            return self.model
+        return getattr(self.model, "__name__", None) or getattr(
+            getattr(self.model, "func", None), "__name__", "model"
+        )
+
+    @property
+    def peak_learning_rate(self):
+        """`learning_rate`, or the base rate scaled by `batch_size / 256`."""
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        return BASE_LEARNING_RATE[self.optimizer] * self.batch_size / 256
+
+    @property
+    def run_dir(self):
+        """The run folder: `output_dir`, or `runs/<model>-<dataset>`."""
+        if self.output_dir is not None:
+            return pathlib.Path(self.output_dir).expanduser()
+        dataset = pathlib.Path(str(self.dataset)).name.replace("/", "-").replace(":", "-")
+        return pathlib.Path("runs") / f"{self.model_name}-{dataset}"
+
+    def fingerprint(self):
+        """The settings that define the run; a backup made with others is not resumed."""
+        keys = ("dataset", "epochs", "batch_size", "image_size", "optimizer", "label_smoothing")
+        settings = {key: str(getattr(self, key)) for key in keys}
+        settings.update(
+            model=self.model_name,
+            learning_rate=self.peak_learning_rate,
+            weight_decay=self.weight_decay,
+            precision=self.precision,
+            seed=self.seed,
+        )
+        return settings

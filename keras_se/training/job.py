@@ -1,0 +1,320 @@
+"""The training job: any `keras_se.applications` model, trained with `model.fit`.
+
+`train()` (and `keras-se train`) checks every argument, chooses a `tf.distribute` strategy,
+reads a TFDS dataset, an image folder or the embedded digits, trains with SGD + Nesterov
+momentum (or AdamW) on a cosine schedule with linear warm-up, backs up every epoch so that a
+killed run resumes where it stopped, and writes a run folder:
+
+    model.keras          the trained model (takes RGB images in [0, 255]), written atomically
+    checkpoints/         the last epoch's weights and optimizer state, and state.json
+    history.json, .csv   loss, accuracy and learning rate per epoch (train and validation)
+    curves.png           loss and accuracy curves
+    logs/                TensorBoard event files
+    summary.json         the final numbers, also printed at the end
+"""
+
+import json
+import os
+import shutil
+import time
+
+import keras
+
+from keras_se import atomic, requirements
+from keras_se.training import checkpoint, distribute
+from keras_se.training.config import DEFAULT_WEIGHT_DECAY, TrainConfig
+from keras_se.training.records import EpochLog, plot_history, write_history
+from keras_se.training.xla_probe import choose_xla
+
+MODEL_FILE = "model.keras"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def _refuse_finished_run(config):
+    if (config.run_dir / MODEL_FILE).exists() and not config.overwrite:
+        raise FileExistsError(
+            f"{config.run_dir / MODEL_FILE} already exists: that run is finished. Use another "
+            "output folder, or --overwrite (overwrite=True) to train it again from scratch."
+        )
+
+
+def _backup(config, work_dir, xla=None):
+    return checkpoint.CrashSafeBackup(
+        work_dir / CHECKPOINT_DIR,
+        run_config=config.fingerprint(),
+        on_epoch_saved=lambda _, history: write_history(work_dir, history),
+        extra_state={"xla": xla},
+    )
+
+
+def _make_run_dir(folder):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(
+            f"`output_dir` {str(folder)!r} is not a writable folder: {error.strerror or error}."
+        ) from None
+
+
+def _build_model(config, num_classes):
+    from keras_se import applications
+    from keras_se.applications.pretrained import IMAGENET_MEAN, IMAGENET_STD
+
+    constructor = (
+        applications.model_entry(config.model).constructor
+        if isinstance(config.model, str)
+        else config.model
+    )
+    size = config.image_size
+    images = keras.Input((size, size, 3), name="images")
+    normalized = keras.layers.Normalization(
+        # ImageNet statistics scaled to RGB in [0, 255], the range the data sources give.
+        mean=[255 * m for m in IMAGENET_MEAN],
+        variance=[(255 * s) ** 2 for s in IMAGENET_STD],
+        name="normalize",
+    )(images)
+    backbone = constructor(
+        weights=None, input_tensor=normalized, classes=num_classes, classifier_activation=None
+    )
+    # Softmax in float32 so that mixed precision keeps the probabilities and the loss exact.
+    probabilities = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(
+        backbone.output
+    )
+    return keras.Model(images, probabilities, name=backbone.name)
+
+
+def _optimizer(config, model, steps_per_epoch):
+    total_steps = config.epochs * steps_per_epoch
+    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else config.peak_learning_rate,
+        decay_steps=max(1, total_steps - warmup_steps),
+        warmup_target=config.peak_learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+    weight_decay = (
+        DEFAULT_WEIGHT_DECAY[config.optimizer]
+        if config.weight_decay is None
+        else config.weight_decay
+    )
+    if config.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(
+            schedule, momentum=0.9, nesterov=True, weight_decay=weight_decay or None
+        )
+    else:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+    # No decay for BatchNorm scales and shifts and for biases (every variable of rank <= 1).
+    optimizer.exclude_from_weight_decay(
+        var_list=[v for v in model.trainable_variables if len(v.shape) <= 1]
+    )
+    return optimizer
+
+
+def _count_examples(dataset, known):
+    return known if known >= 0 else int(dataset.reduce(0, lambda count, _: count + 1))
+
+
+def _summary_text(result):
+    resumed = f", resumed after epoch {result['resumed_from']}" if result["resumed_from"] else ""
+    return (
+        f"\nkeras-se train: {result['model']} on {result['dataset']}, {result['epochs']} "
+        f"epochs{resumed}, {result['replicas']} replica(s) ({result['strategy']}), "
+        f"{result['precision']}, XLA {'on' if result['xla'] else 'off'}\n"
+        f"  validation accuracy {result['val_accuracy']:.2%}, loss {result['val_loss']:.4f} "
+        f"({result['num_validation']} images)\n"
+        f"  training {result['train_seconds']:.1f} s this session, "
+        f"{result['images_per_second']:.0f} images/s\n"
+        f"  run folder {result['run_dir']}: {MODEL_FILE}, {CHECKPOINT_DIR}/, history.json, "
+        "history.csv, curves.png, logs/, summary.json"
+    )
+
+
+def train(model="SEResNet18", dataset="sklearn_digits", **options):
+    """Train an application model with `model.fit`; write and return its run summary.
+
+    Args:
+        model: a registered model name (`keras_se.applications.list_models()`), or a
+            callable with the applications signature (e.g.
+            `functools.partial(ResNet, (1, 1, 1, 1), block="basic")`).
+        dataset: the embedded `"sklearn_digits"` (offline), any TFDS name, or the path of an
+            image folder (class sub-folders, optionally inside `train/` + `validation/`).
+        **options: the other `TrainConfig` fields:
+            `output_dir` (run folder, default `runs/<model>-<dataset>`); `epochs` (6);
+            `batch_size` (64, the global batch: it must split evenly across replicas);
+            `image_size` (32); `optimizer` (`"sgd"`: Nesterov momentum 0.9, or `"adamw"`);
+            `learning_rate` (peak rate; default 0.1 x batch_size / 256 for SGD, 1e-3 x
+            batch_size / 256 for AdamW); `weight_decay` (1e-4 SGD, 0.05 AdamW; never on BN
+            or biases); `warmup_epochs` (1: linear warm-up, then cosine decay to 0);
+            `label_smoothing` (0.1); `precision` (`float32`, `mixed_float16`,
+            `mixed_bfloat16`); `xla` (`on`, `off`, or `auto`: on for GPUs and
+            for small images on a CPU, see `use_xla`); `strategy`
+            (`auto`, `one-device`, `mirrored`, `multi-worker`); `sync_batch_norm` (BN
+            statistics over all replicas); `data_dir` and `download` (TFDS);
+            `validation_split`; `steps_per_epoch` (default: the whole training split);
+            `augment` (random crop and flip); `overwrite` (train again over a finished run);
+            `seed`; `verbose` (Keras' progress bars: `"auto"`, 0, 1, 2).
+
+    Returns:
+        The summary dict (also in `summary.json`): `val_accuracy`, `val_loss`, `epochs`,
+        `resumed_from`, `train_seconds`, `images_per_second`, `run_dir`, `model_path`, ...
+
+    Example:
+    >>> import tempfile
+    >>> result = train("SEResNet18", epochs=1, steps_per_epoch=2, batch_size=8,
+    ...                output_dir=tempfile.mkdtemp(), verbose=0)  # doctest: +SKIP
+    >>> sorted(result)[:3]  # doctest: +SKIP
+    ['dataset', 'epochs', 'images_per_second']
+    """
+    config = TrainConfig(model=model, dataset=dataset, **options)
+    requirements.require_tensorflow(
+        "The training job",
+        "tf.data and tf.distribute",
+        modules=("tensorflow_datasets", "matplotlib", "tensorboard"),
+        extra="train",
+    )
+    if config.strategy == "multi-worker":
+        distribute.read_tf_config()
+    _refuse_finished_run(config)
+    if not config.overwrite:
+        _backup(config, config.run_dir).check_run_config()
+    return _run(config)
+
+
+def _run(config):
+    import tensorflow as tf
+
+    from keras_se.training import data
+
+    strategy = distribute.make_strategy(config.strategy)
+    distribute.check_batch_size(config.batch_size, strategy)
+    is_chief, worker_id = True, None
+    if config.strategy == "multi-worker":
+        is_chief, worker_id = distribute.worker_role(distribute.read_tf_config())
+    keras.utils.set_random_seed(config.seed)  # before the pipelines: same shuffles every run
+    splits = data.load_splits(
+        config.dataset,
+        data_dir=config.data_dir,
+        download=config.download,
+        validation_split=config.validation_split,
+        seed=config.seed,
+    )
+    num_train = _count_examples(splits.train, splits.num_train)
+    num_validation = _count_examples(splits.validation, splits.num_validation)
+    steps_per_epoch = config.steps_per_epoch or num_train // config.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"`batch_size` {config.batch_size} is larger than the {num_train} training images."
+        )
+    pipeline = dict(
+        image_size=config.image_size,
+        batch_size=config.batch_size,
+        num_classes=splits.num_classes,
+        seed=config.seed,
+    )
+    train_batches = data.make_pipeline(
+        splits.train,
+        training=True,
+        num_examples=num_train,
+        augment=config.augment,
+        flip=splits.flip,
+        **pipeline,
+    ).repeat()
+    # Full, zero-weight-padded batches: no replica ever gets an empty batch (see make_pipeline).
+    validation_batches = data.make_pipeline(
+        splits.validation,
+        training=False,
+        num_examples=num_validation,
+        full_batches=True,
+        **pipeline,
+    )
+    # Non-chief workers keep their own checkpoints (they restore from them) and logs.
+    work_dir = config.run_dir if is_chief else config.run_dir / "workers" / worker_id
+    _make_run_dir(work_dir)
+    if config.overwrite:
+        shutil.rmtree(work_dir / CHECKPOINT_DIR, ignore_errors=True)
+
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.precision)
+    try:
+        xla, xla_timings = choose_xla(
+            config,
+            saved=(_backup(config, work_dir).read_state() or {}).get("xla"),
+            build_model=lambda: _build_model(config, splits.num_classes),
+            replicas=strategy.num_replicas_in_sync,
+            num_classes=splits.num_classes,
+        )
+        keras.utils.set_random_seed(config.seed)
+        with strategy.scope():
+            model = _build_model(config, splits.num_classes)
+            if config.sync_batch_norm:
+                for layer in model.layers:
+                    if isinstance(layer, keras.layers.BatchNormalization):
+                        layer.synchronized = True
+            model.compile(
+                optimizer=_optimizer(config, model, steps_per_epoch),
+                loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+                # Weighted: validation's padding rows weigh 0 (see data.make_pipeline).
+                weighted_metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                jit_compile=xla,
+            )
+        backup = _backup(config, work_dir, xla)
+        with strategy.scope():
+            initial_epoch, _ = backup.restore(model)
+        verbose = config.verbose if is_chief else 0
+        epoch_log = EpochLog()
+        start = time.perf_counter()
+        model.fit(
+            train_batches,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=validation_batches,
+            shuffle=False,  # the pipeline shuffles
+            callbacks=[
+                epoch_log,
+                keras.callbacks.TensorBoard(work_dir / "logs", write_graph=False),
+                backup,
+            ],
+            verbose=verbose,
+        )
+        train_seconds = time.perf_counter() - start
+        atomic.save_model_atomically(model, work_dir / MODEL_FILE)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+    history = backup.history
+    plot_history(history, work_dir / "curves.png")
+    # Throughput from the epochs after the first of this session (compilation excluded).
+    timed = epoch_log.train_seconds[1:] or epoch_log.train_seconds
+    images = len(timed) * steps_per_epoch * config.batch_size
+    images_per_second = images / sum(timed) if timed else 0.0
+    result = {
+        "model": model.name,
+        "dataset": splits.name,
+        "epochs": config.epochs,
+        "resumed_from": initial_epoch,
+        "replicas": strategy.num_replicas_in_sync,
+        "strategy": type(strategy).__name__,
+        "precision": config.precision,
+        "xla": xla,
+        "xla_probe_seconds_per_step": xla_timings,
+        "batch_size": config.batch_size,
+        "learning_rate": config.peak_learning_rate,
+        "num_classes": splits.num_classes,
+        "num_train": num_train,
+        "num_validation": num_validation,
+        "val_accuracy": history["val_accuracy"][-1],
+        "val_loss": history["val_loss"][-1],
+        "train_seconds": train_seconds,
+        "images_per_second": images_per_second,
+        "run_dir": str(work_dir),
+        "model_path": str(work_dir / MODEL_FILE),
+        "tensorflow": tf.__version__,
+    }
+    atomic.write_text_atomically(work_dir / "summary.json", json.dumps(result, indent=1))
+    if verbose:
+        print(_summary_text(result))
+    return result
