@@ -50,7 +50,7 @@ def use_xla(xla, probe):
     `time_training_steps` on a throwaway copy of the model) for both modes and takes the
     faster. No size rule holds on a CPU: measured on 2 cores (images/s, graph mode / XLA, batch
     8), ResNet-50 trains at 67.8 / 38.0 at 32 px and 43.0 / 12.7 at 64 px, MobileNet at
-    162 / 173 at 32 px and 96.7 / 39.1 at 96 px (README, "Mixed precision and XLA").
+    162 / 173 at 32 px and 96.7 / 39.1 at 96 px (docs/training.md, "Mixed precision and XLA").
 
     Returns:
         `(use, timings)`: whether to use XLA, and `{"graph": s, "xla": s}` per step when

@@ -409,7 +409,7 @@ def test_mirrored_validation_is_exact_with_an_empty_replica_share(mirrored_runs,
                 "leaves the one-device run after its second step (relative difference 9e-5 "
                 "after one step, 3.2% after two, 9.6% after four; the plain ResNet-10 stays at "
                 "3e-5, and with oneDNN on both stay under 0.6%; it needs weight decay and label "
-                "smoothing together). See the README's Known limitations.",
+                "smoothing together). See docs/limitations.md.",
             ),
         ),
     ],

@@ -62,7 +62,7 @@ def make_pipeline(
     blank images and yields `(images, labels, sample_weights)`. `tf.distribute` splits a
     global batch over the replicas in order, `batch_size / replicas` rows each, so a short last
     batch leaves the later replicas with none, and TensorFlow's oneDNN convolutions return an
-    empty batch with the wrong shape (see the README's known limitations). Full batches give
+    empty batch with the wrong shape (see docs/limitations.md). Full batches give
     every replica rows on every strategy. The padding weighs 0 and every real image
     `padded_count / num_examples`: Keras averages the loss over the rows it receives (padding
     included) and the metrics over the weights, so both then equal the plain mean over the
