@@ -169,6 +169,7 @@ def check_settings(
             )
     if importlib.util.find_spec("matplotlib") is None:
         raise ImportError("The overhead chart needs matplotlib: pip install 'keras-se[bench]'.")
+    _check_output_folder(output_dir)
     existing = [f for f in OUTPUT_FILES if (Path(output_dir) / f).exists()]
     if existing and not overwrite:
         raise FileExistsError(
@@ -176,6 +177,25 @@ def check_settings(
             "overwrite=True (--overwrite) to replace them, or choose another output folder."
         )
     return models
+
+
+def _check_output_folder(output_dir):
+    """Raise unless `output_dir` is, or can become, a folder this user can write to, so that a
+    benchmark never runs for an hour and then fails to save its results."""
+    if not str(output_dir).strip():
+        raise ValueError(f"`output_dir` must not be empty, got {output_dir!r}.")
+    existing = Path(output_dir).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(
+            f"`output_dir` {str(output_dir)!r} cannot be a folder: {str(existing)!r} is a file."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"`output_dir` {str(output_dir)!r} is not writable: {str(existing)!r} is read-only "
+            "for this user."
+        )
 
 
 def _run_worker(spec, timeout):

@@ -345,6 +345,7 @@ def test_a_failing_worker_is_reported_and_the_run_goes_on(tmp_path):
         (dict(precision="float16"), ValueError, "`precision`"),
         (dict(threads=0), ValueError, "`threads`"),
         (dict(runtimes=["torch"]), ImportError, "'torch' needs torch"),
+        (dict(output_dir=""), ValueError, "`output_dir` must not be empty"),
     ],
 )
 def test_bad_settings_are_refused_before_any_work(kwargs, error, match, monkeypatch, tmp_path):
@@ -357,6 +358,21 @@ def test_bad_settings_are_refused_before_any_work(kwargs, error, match, monkeypa
     with pytest.raises(error, match=match):
         harness.run_benchmarks(**settings)
     assert not any(tmp_path.iterdir())
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_measuring(
+    monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setattr(harness, "_run_worker", lambda *args: pytest.fail("a worker started"))
+    (tmp_path / "a_file").write_text("kept\n")
+    with pytest.raises(ValueError, match=r"cannot be a folder: .*a_file' is a file"):
+        harness.run_benchmarks(["SEMobileNet"], ["jax"], output_dir=tmp_path / "a_file" / "out")
+    # Read-only for this user (root may write anywhere, so the check is simulated there).
+    monkeypatch.setattr(harness.os, "access", lambda path, mode: False)
+    argv = ["bench", "SEMobileNet", "--runtimes", "jax", "-o", str(tmp_path / "new" / "out")]
+    assert cli.main(argv) == 2
+    assert "is not writable" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
 def test_existing_results_are_kept_without_overwrite(monkeypatch, tmp_path, capsys):

@@ -25,10 +25,13 @@ def _check_number(
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
         raise ValueError(f"`{name}` must be {kind}, got {value!r}.")
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
     above = value >= low if low_inclusive else value > low
     below = value <= high if high_inclusive else value < high
     if not (above and below):
-        interval = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
+        closed = high_inclusive and math.isfinite(high)
+        interval = f"{'[' if low_inclusive else '('}{low}, {high}{']' if closed else ')'}"
         raise ValueError(f"`{name}` must be {kind} in {interval}, got {value!r}.")
 
 
@@ -66,7 +69,7 @@ class TrainConfig:
     >>> TrainConfig(model="SEResNet18", epochs=0)
     Traceback (most recent call last):
     ...
-    ValueError: `epochs` must be an integer in [1, inf], got 0.
+    ValueError: `epochs` must be an integer in [1, inf), got 0.
     """
 
     model: object = _field("SEResNet18", "model name (SEResNet18; see list_models())")
@@ -110,6 +113,11 @@ class TrainConfig:
             model_entry(self.model)  # an unknown name fails here, with the nearest one
         if not isinstance(self.model, str) and not callable(self.model):
             raise TypeError(f"`model` must be a model name or a callable, got {self.model!r}.")
+        for name in ("dataset", "output_dir", "data_dir", "validation_split"):
+            value = getattr(self, name)
+            if isinstance(value, str) and not value.strip():
+                # An empty path would mean the current folder: a run would write there.
+                raise ValueError(f"`{name}` must not be empty, got {value!r}.")
         for name in ("epochs", "batch_size", "image_size", "steps_per_epoch"):
             if name != "steps_per_epoch" or self.steps_per_epoch is not None:
                 _check_number(name, getattr(self, name), low=1, integer=True)

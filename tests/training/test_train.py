@@ -3,6 +3,7 @@
 import dataclasses
 import itertools
 import json
+import math
 import os
 import pathlib
 import signal
@@ -108,12 +109,24 @@ def test_a_finished_run_is_never_overwritten(digits_run, capsys):
         ({"model": "decode_predictions"}, ValueError, r"Unknown model 'decode_predictions'; M"),
         ({"model": "ResNet"}, ValueError, r"Unknown model 'ResNet'; did you mean 'ResNet50'"),
         ({"model": 3}, TypeError, "`model` must be a model name or a callable"),
-        ({"epochs": 0}, ValueError, r"`epochs` must be an integer in \[1, inf\], got 0"),
+        ({"epochs": 0}, ValueError, r"`epochs` must be an integer in \[1, inf\), got 0"),
         ({"batch_size": 2.5}, ValueError, "`batch_size` must be an integer"),
         ({"optimizer": "lamb"}, ValueError, "`optimizer` must be one of sgd, adamw"),
         ({"precision": "float16"}, ValueError, "`precision` must be one of float32"),
         ({"xla": True}, ValueError, "`xla` must be one of auto, on, off"),
-        ({"learning_rate": 0}, ValueError, r"`learning_rate` must be a number in \(0, inf\]"),
+        ({"learning_rate": 0}, ValueError, r"`learning_rate` must be a number in \(0, inf\)"),
+        # Non-finite numbers would train to NaN and mark the run finished.
+        (
+            {"learning_rate": math.inf},
+            ValueError,
+            "`learning_rate` must be a finite number, got inf",
+        ),
+        ({"weight_decay": math.inf}, ValueError, "`weight_decay` must be a finite number, got inf"),
+        ({"label_smoothing": math.nan}, ValueError, "`label_smoothing` must be a finite number"),
+        # An empty path means the current folder: a run would write its model there.
+        ({"output_dir": ""}, ValueError, "`output_dir` must not be empty, got ''"),
+        ({"dataset": ""}, ValueError, "`dataset` must not be empty, got ''"),
+        ({"validation_split": " "}, ValueError, "`validation_split` must not be empty"),
         ({"label_smoothing": 1}, ValueError, r"`label_smoothing` must be a number in \[0, 1\)"),
         ({"warmup_epochs": 7}, ValueError, r"`warmup_epochs` must be a number in \[0, 6\]"),
         ({"dataset": "cifar1O"}, ValueError, "Unknown dataset 'cifar1O'. Did you mean cifar10"),
