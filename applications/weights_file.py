@@ -14,7 +14,12 @@ import h5py
 
 
 def snake_case(name):
-    """A class name as Keras names it inside weights files (`Conv2D` -> `conv2d`)."""
+    """A class name as Keras names it inside weights files and auto-named layers.
+
+    Example:
+    >>> snake_case("Conv2D"), snake_case("DepthwiseConv2D")
+    ('conv2d', 'depthwise_conv2d')
+    """
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 

@@ -12,6 +12,7 @@ Example:
 'SKResNet18'
 """
 
-from keras_se.training.job import TrainConfig, train
+from keras_se.training.config import TrainConfig
+from keras_se.training.job import train
 
 __all__ = ["TrainConfig", "train"]
