@@ -3,7 +3,7 @@
 Each 8x8 digit is read as a sequence of 8 rows with 8 features; the SE layer infers its
 channels and works the same on rank-3 (1D), rank-4 (2D) and rank-5 (3D) inputs.
 
-Run: python examples/se_functional.py   (needs `pip install "keras-se[demo]"` and a backend)
+Run: python examples/se_functional.py   (needs `pip install "keras-se[examples]"` and a backend)
 """
 
 import pathlib
@@ -11,9 +11,9 @@ import tempfile
 
 import keras
 import numpy as np
+from digits import fit_on_digits  # examples/digits.py, next to this file
 
 import keras_se
-from keras_se.demo import fit_on_digits
 
 
 def main(epochs=20):

@@ -1,12 +1,12 @@
 """SqueezeExcite inside a Sequential CNN, trained on scikit-learn's bundled digits.
 
-Run: python examples/se_sequential.py   (needs `pip install "keras-se[demo]"` and a backend)
+Run: python examples/se_sequential.py   (needs `pip install "keras-se[examples]"` and a backend)
 """
 
 import keras
+from digits import fit_on_digits  # examples/digits.py, next to this file
 
 import keras_se
-from keras_se.demo import fit_on_digits
 
 
 def main(epochs=30):

@@ -1,12 +1,12 @@
 """A custom residual bottleneck with SelectiveKernel and SqueezeExcite (SKNet-style).
 
-Run: python examples/sk_residual_block.py   (needs `pip install "keras-se[demo]"` and a backend)
+Run: python examples/sk_residual_block.py   (needs `pip install "keras-se[examples]"` and a backend)
 """
 
 import keras
+from digits import fit_on_digits  # examples/digits.py, next to this file
 
 import keras_se
-from keras_se.demo import fit_on_digits
 
 
 def sk_bottleneck(x, filters, strides=1, groups=4, name="block"):

@@ -7,7 +7,6 @@ Example:
     keras-se info     # versions, Keras backend and devices
     keras-se cost SEResNet50 --image-size 224   # parameters and multiply-adds of a model
     keras-se bench SEResNet50 --batch-size 16   # SE-ResNet-50 vs ResNet-50 images/s, memory
-    keras-se demo     # train a small SE/SK network on the bundled digits, save and reload it
 """
 
 import argparse
@@ -282,21 +281,6 @@ def _bench(args):
     return 1 if any(m.error for m in measurements) else 0
 
 
-def _add_demo_parser(commands):
-    parser = commands.add_parser("demo", help="train a small SE/SK network on the bundled digits")
-    add = parser.add_argument
-    add("--epochs", type=_positive_int, default=15, help="training epochs (15)")
-    add("--batch-size", type=_positive_int, default=64, help="batch size (64)")
-    add("--output", default=None, help="folder for the .keras file (a new temp folder)")
-    parser.set_defaults(run=_demo)
-
-
-def _demo(args):
-    from keras_se.demo import run_demo
-
-    run_demo(epochs=args.epochs, batch_size=args.batch_size, output_dir=args.output)
-
-
 def build_parser():
     """The `keras-se` argument parser: one sub-command per job, each with its `run` function.
 
@@ -316,7 +300,6 @@ def build_parser():
         _add_train_parser,
         _add_export_parser,
         _add_convert_parser,
-        _add_demo_parser,
     ):
         add_parser(commands)
     return parser

@@ -1,5 +1,6 @@
-"""The package as a user meets it: install layout, imports, console script, demo and examples."""
+"""The package as a user meets it: install layout, imports, console script and examples."""
 
+import doctest
 import importlib.metadata
 import os
 import pathlib
@@ -16,7 +17,6 @@ import pytest
 
 import keras_se
 from keras_se import cli
-from keras_se.demo import MODEL_FILE, run_demo
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -176,8 +176,10 @@ def test_console_script_runs_on_the_torch_backend(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["demo", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
-        (["demo", "--batch-size", "-3"], "argument --batch-size: must be >= 1, got -3"),
+        (["bench", "--batch-size", "0"], "argument --batch-size: must be >= 1, got 0"),
+        (["cost", "SEResNet18", "--image-size", "-3"], "--image-size: must be >= 1, got -3"),
+        # `demo` became examples/ (issue 19): the command is gone, not silently kept
+        (["demo"], "invalid choice: 'demo'"),
         (["fly"], "invalid choice: 'fly'"),
     ],
 )
@@ -188,22 +190,14 @@ def test_cli_rejects_bad_arguments(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_demo_learns_the_digits_and_reloads_identically(tmp_path, capsys):
-    summary = run_demo(epochs=15, output_dir=tmp_path, verbose=0)
-    assert summary["val_accuracy"] >= 0.93, summary
-    assert summary["reload_max_abs_diff"] <= 1e-6
-    model_file = tmp_path / MODEL_FILE
-    assert summary["model_path"] == str(model_file)
-    saved = model_file.read_bytes()
-
-    # A second run into the same folder refuses before training and keeps the saved model.
-    assert cli.main(["demo", "--epochs", "1", "--output", str(tmp_path)]) == 2
-    assert "already exists" in capsys.readouterr().err
-    assert model_file.read_bytes() == saved
-
-
 def run_example(name, **kwargs):
-    return runpy.run_path(str(EXAMPLES / f"{name}.py"))["main"](**kwargs)
+    """Run an example's `main` as `python examples/NAME.py` would: with examples/ importable,
+    where its shared `digits` module lives."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        return runpy.run_path(str(EXAMPLES / f"{name}.py"))["main"](**kwargs)
+    finally:
+        sys.path.remove(str(EXAMPLES))
 
 
 def test_example_se_sequential():
@@ -226,3 +220,15 @@ def test_example_sk_residual_block():
     assert (sk.strides, sk.groups, sk.branches) == (2, 4, 2)
     assert model.get_layer("block2_out").output.shape == (None, 4, 4, 64)
     assert accuracy >= 0.8
+
+
+def test_example_digits_helpers_do_what_their_docstrings_show():
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import digits
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    result = doctest.testmod(digits)
+    assert result.attempted >= 5 and result.failed == 0, result
+    with pytest.raises(ValueError, match="validation_fraction"):
+        digits.load_digits_images(validation_fraction=1.0)
