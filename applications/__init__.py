@@ -19,13 +19,13 @@ from keras_se.applications.inception import (
     SEInceptionResNetV2,
     SEInceptionV3,
 )
-from keras_se.applications.mobilenet import MobileNet, SEMobileNet, SEMobileNetV2
+from keras_se.applications.mobilenet import PlainMobileNet, SEMobileNet, SEMobileNetV2
 from keras_se.applications.pretrained import TimmTwin, imagenet_twin, timm_twin
-from keras_se.applications.registry import ModelEntry, list_models, model_entry
+from keras_se.applications.registry import RENAMED, ModelEntry, list_models, model_entry
 from keras_se.applications.resnet import ResNet
 from keras_se.applications.se_resnet import (
-    ResNet50,
-    ResNeXt50,
+    PlainResNet50,
+    PlainResNeXt50,
     SENet154,
     SEResNet18,
     SEResNet34,
@@ -39,11 +39,11 @@ from keras_se.applications.sk_resnet import SKNet26, SKNet50, SKNet101, SKResNet
 from keras_se.applications.timm_convert import convert_timm, load_timm_weights
 
 __all__ = [
-    "MobileNet",
     "ModelEntry",
-    "ResNeXt50",
+    "PlainMobileNet",
+    "PlainResNeXt50",
+    "PlainResNet50",
     "ResNet",
-    "ResNet50",
     "SEBNInception",
     "SEInceptionResNetV2",
     "SEInceptionV3",
@@ -74,3 +74,14 @@ __all__ = [
     "preprocess_input",
     "timm_twin",
 ]
+
+
+def __getattr__(name):
+    """`applications.ResNet50` and the other renamed plain twins say what they are called now
+    (a module `__getattr__`, PEP 562, runs only for names the module does not have)."""
+    if name in RENAMED:
+        raise AttributeError(
+            f"keras_se.applications.{name} is now {RENAMED[name]}: the old name shadowed "
+            f"keras.applications.{name}, a different network."
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

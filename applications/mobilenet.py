@@ -10,7 +10,7 @@ from keras_se.applications import keras_twin
 from keras_se.applications.registry import register_model
 
 
-@register_model(family="mobilenet", attention="se", plain_twin="MobileNet")
+@register_model(family="mobilenet", attention="se", plain_twin="PlainMobileNet")
 def SEMobileNet(
     input_shape=None,
     alpha=1.0,
@@ -59,7 +59,7 @@ def SEMobileNet(
 
 
 @register_model(family="mobilenet", attention=None)
-def MobileNet(
+def PlainMobileNet(
     input_shape=None,
     alpha=1.0,
     depth_multiplier=1,
@@ -81,7 +81,9 @@ def MobileNet(
     arguments are those of `SEMobileNet` without `reduction_ratio`.
 
     Example:
-    >>> model = MobileNet(alpha=0.25, include_top=False, input_shape=(32, 32, 3), pooling="avg")
+    >>> model = PlainMobileNet(
+    ...     alpha=0.25, include_top=False, input_shape=(32, 32, 3), pooling="avg"
+    ... )
     >>> type(model.get_layer("conv_dw_1")).__module__, model.output_shape
     ('keras_se.layers.grouped_conv', (None, 256))
     """

@@ -11,7 +11,7 @@ Example:
 >>> list_models("SKNet*")
 ['SKNet26', 'SKNet50', 'SKNet101']
 >>> model_entry("SEResNeXt50").plain_twin
-'ResNeXt50'
+'PlainResNeXt50'
 """
 
 import dataclasses
@@ -141,6 +141,15 @@ def model_entry(name):
     return _MODELS[name]
 
 
+# Plain twins renamed so that they do not shadow `keras.applications` models of the same name,
+# which are different networks (ResNet50 there has convolution biases).
+RENAMED = {
+    "MobileNet": "PlainMobileNet",
+    "ResNet50": "PlainResNet50",
+    "ResNeXt50": "PlainResNeXt50",
+}
+
+
 def unknown_model_message(name):
     """The error message for a name that is not a registered model: the nearest name, then
     every name.
@@ -148,7 +157,13 @@ def unknown_model_message(name):
     Example:
     >>> unknown_model_message("decode_predictions").split(";")[0]
     "Unknown model 'decode_predictions'"
+    >>> unknown_model_message("ResNet50")
+    "Unknown model 'ResNet50'; keras-se's plain twin ResNet50 is now called 'PlainResNet50'."
     """
+    if name in RENAMED:
+        return (
+            f"Unknown model {name!r}; keras-se's plain twin {name} is now called {RENAMED[name]!r}."
+        )
     by_lower_case = {known.lower(): known for known in _MODELS}
     close = difflib.get_close_matches(name.lower(), by_lower_case, n=1, cutoff=0.75)
     nearest = by_lower_case[close[0]] if close else None

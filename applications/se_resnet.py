@@ -65,7 +65,7 @@ def SEResNet34(
     return preset(SEResNet34, locals(), depths=(3, 4, 6, 3), block="basic", attention="se")
 
 
-@register_model(family="resnet", attention="se", plain_twin="ResNet50")
+@register_model(family="resnet", attention="se", plain_twin="PlainResNet50")
 def SEResNet50(
     include_top=True,
     weights=None,
@@ -146,7 +146,7 @@ def SEResNet152(
 
 
 @register_model(family="resnet", attention=None)
-def ResNet50(
+def PlainResNet50(
     include_top=True,
     weights=None,
     input_tensor=None,
@@ -167,14 +167,14 @@ def ResNet50(
     refused). Not `keras.applications.ResNet50`, which has biases in its convolutions.
 
     Example:
-    >>> ResNet50(input_shape=(64, 64, 3), classes=10).output_shape
+    >>> PlainResNet50(input_shape=(64, 64, 3), classes=10).output_shape
     (None, 10)
     """
-    return preset(ResNet50, locals(), depths=(3, 4, 6, 3), attention=None)
+    return preset(PlainResNet50, locals(), depths=(3, 4, 6, 3), attention=None)
 
 
 @register_model(family="resnet", attention=None)
-def ResNeXt50(
+def PlainResNeXt50(
     include_top=True,
     weights=None,
     input_tensor=None,
@@ -193,13 +193,13 @@ def ResNeXt50(
     (`weights="imagenet"` is refused).
 
     Example:
-    >>> ResNeXt50(input_shape=(64, 64, 3), classes=10).output_shape
+    >>> PlainResNeXt50(input_shape=(64, 64, 3), classes=10).output_shape
     (None, 10)
     """
-    return preset(ResNeXt50, locals(), depths=(3, 4, 6, 3), attention=None, **RESNEXT_32X4D)
+    return preset(PlainResNeXt50, locals(), depths=(3, 4, 6, 3), attention=None, **RESNEXT_32X4D)
 
 
-@register_model(family="resnet", attention="se", plain_twin="ResNeXt50")
+@register_model(family="resnet", attention="se", plain_twin="PlainResNeXt50")
 def SEResNeXt50(
     include_top=True,
     weights=None,

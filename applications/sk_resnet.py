@@ -104,7 +104,7 @@ def SKNet26(
     return preset(SKNet26, locals(), depths=(2, 2, 2, 2), **_SKNET)
 
 
-@register_model(family="resnet", attention="sk", plain_twin="ResNeXt50")
+@register_model(family="resnet", attention="sk", plain_twin="PlainResNeXt50")
 def SKNet50(
     include_top=True,
     weights=None,

@@ -9,7 +9,7 @@ repository.
 Example:
 >>> from keras_se.benchmarks import BENCH_MODELS
 >>> BENCH_MODELS["SEResNet50"].plain_twin
-'ResNet50'
+'PlainResNet50'
 """
 
 from keras_se.benchmarks.models import ATTENTION_MODELS, BENCH_MODELS, BenchModel, build_model

@@ -139,7 +139,7 @@ def check_settings(
     >>> check_settings(["SKNet50"], ["tensorflow"], ["inference"], batch_size=8,
     ...     image_size=224, warmup=1, iterations=2, repeats=3, precision="float32",
     ...     threads=None, output_dir="/nonexistent/bench", overwrite=False)
-    ['ResNeXt50', 'SKNet50']
+    ['PlainResNeXt50', 'SKNet50']
     """
     models = _with_twins(_check_models(models))
     _check_names("runtimes", runtimes, RUNTIMES)
@@ -247,10 +247,10 @@ def groups(models, runtime):
     timm measures only the models that have a timm twin.
 
     Example:
-    >>> groups(["ResNet50", "ResNeXt50", "SEResNet50", "SKNet50"], "jax")
-    [['ResNet50', 'SEResNet50'], ['ResNeXt50', 'SKNet50']]
-    >>> groups(["MobileNet", "SEMobileNet"], "timm")
-    [['MobileNet']]
+    >>> groups(["PlainResNet50", "PlainResNeXt50", "SEResNet50", "SKNet50"], "jax")
+    [['PlainResNet50', 'SEResNet50'], ['PlainResNeXt50', 'SKNet50']]
+    >>> groups(["PlainMobileNet", "SEMobileNet"], "timm")
+    [['PlainMobileNet']]
     """
     if runtime == "timm":
         models = [m for m in models if BENCH_MODELS[m].timm_name]
@@ -264,7 +264,7 @@ def add_overheads(measurements):
     """Set `overhead_pct` of every attention model's measurement against its plain twin's.
 
     Example:
-    >>> rows = [Measurement("ResNet50", "jax", "inference", [100.0]),
+    >>> rows = [Measurement("PlainResNet50", "jax", "inference", [100.0]),
     ...         Measurement("SEResNet50", "jax", "inference", [80.0])]
     >>> add_overheads(rows)[1].overhead_pct
     25.0
@@ -325,7 +325,7 @@ def run_benchmarks(
     ...     image_size=32, warmup=1, iterations=1, repeats=1, output_dir="bench-demo",
     ...     log=lambda line: None)  # doctest: +SKIP
     >>> [(m.model, m.overhead_pct is not None) for m in rows]  # doctest: +SKIP
-    [('MobileNet', False), ('SEMobileNet', True)]
+    [('PlainMobileNet', False), ('SEMobileNet', True)]
     """
     runtimes = available_runtimes() if runtimes is None else runtimes
     settings = dict(

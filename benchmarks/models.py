@@ -1,9 +1,9 @@
 """The models the benchmarks compare, and building any application model by name.
 
 Every SE/SK model of the benchmarks is paired with its plain twin, built by the same builder
-with the attention off: `ResNet50` / `ResNeXt50` are `keras_se.applications.ResNet` presets
-with `attention=None`, `MobileNet` is `keras.applications.MobileNet` rebuilt with keras-se's
-depthwise convolution as `SEMobileNet` is, and `InceptionV3` is the `keras.applications`
+with the attention off: `PlainResNet50` / `PlainResNeXt50` are `keras_se.applications.ResNet`
+presets with `attention=None`, `PlainMobileNet` is `keras.applications.MobileNet` rebuilt with
+keras-se's depthwise convolution as `SEMobileNet` is, and `InceptionV3` is the `keras.applications`
 model that `SEInceptionV3` is rebuilt from. The ResNet-50 pair uses timm's layout
 (stride on the 3x3, padded stem pool) so that both have an exact timm twin for the peer
 column; `timm_name` is the timm model with the same structure: the same trainable parameter
@@ -32,7 +32,7 @@ class BenchModel:
 
     Example:
     >>> BENCH_MODELS["SKNet50"].plain_twin, BENCH_MODELS["SKNet50"].timm_name
-    ('ResNeXt50', 'skresnext50_32x4d')
+    ('PlainResNeXt50', 'skresnext50_32x4d')
     """
 
     name: str
@@ -62,12 +62,12 @@ class BenchModel:
 BENCH_MODELS = {
     model.name: model
     for model in (
-        BenchModel("ResNet50", "ResNet50", TIMM_LAYOUT, "resnet50"),
+        BenchModel("PlainResNet50", "PlainResNet50", TIMM_LAYOUT, "resnet50"),
         BenchModel("SEResNet50", "SEResNet50", TIMM_LAYOUT, "seresnet50"),
-        BenchModel("ResNeXt50", "ResNeXt50", {}, "resnext50_32x4d"),
+        BenchModel("PlainResNeXt50", "PlainResNeXt50", {}, "resnext50_32x4d"),
         BenchModel("SEResNeXt50", "SEResNeXt50", {}, "seresnext50_32x4d"),
         BenchModel("SKNet50", "SKNet50", {}, "skresnext50_32x4d"),
-        BenchModel("MobileNet", "MobileNet", {}, "mobilenetv1_100"),
+        BenchModel("PlainMobileNet", "PlainMobileNet", {}, "mobilenetv1_100"),
         BenchModel("SEMobileNet", "SEMobileNet", {}, None),
         BenchModel("InceptionV3", "keras.applications.InceptionV3", {}, "inception_v3"),
         BenchModel("SEInceptionV3", "SEInceptionV3", {}, None),

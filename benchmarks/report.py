@@ -41,8 +41,8 @@ def progress_line(measurements):
 
     Example:
     >>> from keras_se.benchmarks.harness import Measurement
-    >>> progress_line([Measurement("ResNet50", "jax", "inference", [9.0, 11.0])])
-    'ResNet50 on jax: inference 10.0 img/s'
+    >>> progress_line([Measurement("PlainResNet50", "jax", "inference", [9.0, 11.0])])
+    'PlainResNet50 on jax: inference 10.0 img/s'
     """
     first = measurements[0]
     parts = [
@@ -75,14 +75,14 @@ def table(measurements):
 
     Example:
     >>> from keras_se.benchmarks.harness import Measurement, add_overheads
-    >>> rows = add_overheads([Measurement("ResNet50", "jax", "training", [100.0]),
+    >>> rows = add_overheads([Measurement("PlainResNet50", "jax", "training", [100.0]),
     ...                       Measurement("SEResNet50", "jax", "training", [90.0])])
     >>> print(table(rows))
     training, images/s (SE overhead)
-    model      | jax
-    -----------+---------------
-    ResNet50   | 100.0
-    SEResNet50 | 90.0 (+11.1%)
+    model         | jax
+    --------------+---------------
+    PlainResNet50 | 100.0
+    SEResNet50    | 90.0 (+11.1%)
     """
     runtimes = _runtimes(measurements)
     blocks = []
@@ -134,7 +134,7 @@ def write_csv(measurements, path):
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "results.csv"
     >>> write_csv([Measurement("SEResNet50", "jax", "inference", [1.0, 2.0])], path)
     >>> path.read_text().splitlines()[1]
-    'SEResNet50,ResNet50,seresnet50,jax,inference,1.5,1.000;2.000,,,,,,,'
+    'SEResNet50,PlainResNet50,seresnet50,jax,inference,1.5,1.000;2.000,,,,,,,'
     """
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
@@ -210,20 +210,20 @@ def write_markdown(measurements, path, *, settings, command):
     >>> import tempfile, pathlib
     >>> from keras_se.benchmarks.harness import Measurement
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "results.md"
-    >>> rows = [Measurement("ResNet50", "jax", "training", [9.5], peak_memory_mb=812.0)]
+    >>> rows = [Measurement("PlainResNet50", "jax", "training", [9.5], peak_memory_mb=812.0)]
     >>> write_markdown(rows, path, settings={"batch_size": 8}, command="keras-se bench")
     >>> print(path.read_text().split("## Training")[1])
     : images/s, median of the runs (SE overhead)
     <BLANKLINE>
     | model | jax |
     |---|---:|
-    | ResNet50 | 9.5 |
+    | PlainResNet50 | 9.5 |
     <BLANKLINE>
     ## Peak working memory of a training step (MiB)
     <BLANKLINE>
     | model | jax |
     |---|---:|
-    | ResNet50 | 812 |
+    | PlainResNet50 | 812 |
     <BLANKLINE>
     """
     when = datetime.date.today().isoformat()
@@ -259,7 +259,7 @@ def write_all(measurements, folder, *, settings, command):
     >>> import tempfile, pathlib
     >>> from keras_se.benchmarks.harness import Measurement
     >>> folder = pathlib.Path(tempfile.mkdtemp()) / "bench"
-    >>> write_all([Measurement("ResNet50", "jax", "training", [9.5])], folder,
+    >>> write_all([Measurement("PlainResNet50", "jax", "training", [9.5])], folder,
     ...           settings={}, command=None)
     >>> sorted(path.name for path in folder.iterdir())
     ['overhead.png', 'results.csv', 'results.md']

@@ -260,7 +260,7 @@ def measure(spec):
         "images_per_s", "peak_memory_mb", "memory"}}}}`.
 
     Example:
-    >>> spec = dict(models=["MobileNet", "SEMobileNet"], runtime="tensorflow",
+    >>> spec = dict(models=["PlainMobileNet", "SEMobileNet"], runtime="tensorflow",
     ...             modes=["inference"], batch_size=2, image_size=32, warmup=1, iterations=1,
     ...             repeats=2, precision="float32", threads=None)
     >>> results = measure(spec)["results"]

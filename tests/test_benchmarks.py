@@ -28,7 +28,7 @@ from keras_se.cost import cost_report, count_macs, layer_macs
 PAPER_GMACS = [
     ("SEResNet50", {}, 3.87),
     ("SEResNet50", models.TIMM_LAYOUT, 4.11),
-    ("ResNet50", {}, 3.86),
+    ("PlainResNet50", {}, 3.86),
     ("SEResNeXt50", {}, 4.25),
     ("SKNet50", {}, 4.47),
     ("SEMobileNet", {}, 0.572),
@@ -54,7 +54,7 @@ def _elementwise_products(model):
     return total
 
 
-@pytest.mark.parametrize("name", ["SEResNet50", "SKNet50", "SEResNeXt50", "MobileNet"])
+@pytest.mark.parametrize("name", ["SEResNet50", "SKNet50", "SEResNeXt50", "PlainMobileNet"])
 def test_multiply_adds_equal_pytorch_flop_counter_on_the_timm_twin(name):
     torch = pytest.importorskip("torch")
     timm = pytest.importorskip("timm")
@@ -198,12 +198,12 @@ def test_harness_measures_every_model_runtime_and_mode(tiny_run):
     # One worker per runtime and group; SEMobileNet has no timm twin, so timm measures the
     # plain MobileNet only.
     assert [(m.model, m.runtime, m.mode) for m in measurements] == [
-        ("MobileNet", "jax", "inference"),
-        ("MobileNet", "jax", "training"),
+        ("PlainMobileNet", "jax", "inference"),
+        ("PlainMobileNet", "jax", "training"),
         ("SEMobileNet", "jax", "inference"),
         ("SEMobileNet", "jax", "training"),
-        ("MobileNet", "timm", "inference"),
-        ("MobileNet", "timm", "training"),
+        ("PlainMobileNet", "timm", "inference"),
+        ("PlainMobileNet", "timm", "training"),
     ]
     for m in measurements:
         assert m.error is None
@@ -214,7 +214,7 @@ def test_harness_measures_every_model_runtime_and_mode(tiny_run):
     plain, se = measurements[0], measurements[2]
     assert se.overhead_pct == pytest.approx(100 * (plain.median / se.median - 1))
     assert plain.overhead_pct is None
-    assert lines[0].startswith("MobileNet on jax: inference ")
+    assert lines[0].startswith("PlainMobileNet on jax: inference ")
     assert "SEMobileNet" in lines[-1] and "training, images/s" in lines[-1]
 
 
@@ -228,7 +228,7 @@ def test_harness_writes_csv_markdown_and_chart(tiny_run):
         assert (row["model"], row["runtime"], row["mode"]) == (m.model, m.runtime, m.mode)
         runs = [float(v) for v in row["images_per_s_runs"].split(";")]
         assert float(row["images_per_s"]) == pytest.approx(np.median(runs), rel=1e-3)
-    assert rows[2]["plain_twin"] == "MobileNet" and float(rows[2]["overhead_pct"]) != 0
+    assert rows[2]["plain_twin"] == "PlainMobileNet" and float(rows[2]["overhead_pct"]) != 0
     markdown = (output / "results.md").read_text()
     assert "`keras-se bench SEMobileNet`" in markdown
     assert (
@@ -303,7 +303,7 @@ def one_step_run(runtime, output_dir, **settings):
 def test_threads_reach_tensorflow(tmp_path):
     measurements = one_step_run("tensorflow", tmp_path, threads=1)
     assert [(m.model, m.threads, m.error) for m in measurements] == [
-        ("MobileNet", 1, None),
+        ("PlainMobileNet", 1, None),
         ("SEMobileNet", 1, None),
     ]
     with open(tmp_path / "results.csv", newline="") as file:

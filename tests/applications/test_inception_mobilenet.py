@@ -272,7 +272,7 @@ def test_the_mobilenet_twin_is_keras_mobilenet_with_keras_se_depthwise_convoluti
     randomize_statistics(theirs)
     path = tmp_path / "mobilenet.weights.h5"
     theirs.save_weights(path)
-    ours = applications.MobileNet(weights=path, **options)
+    ours = applications.PlainMobileNet(weights=path, **options)
 
     def weighted(model):
         return [

@@ -76,7 +76,7 @@ def test_names_are_in_natural_order_and_filters_select_by_pattern_family_and_att
     ]
     models = applications.list_models()
     plain = [name for name in models if applications.model_entry(name).attention is None]
-    assert plain == ["MobileNet", "ResNeXt50", "ResNet50"]
+    assert plain == ["PlainMobileNet", "PlainResNeXt50", "PlainResNet50"]
 
 
 def test_plain_twins_exist_and_have_no_attention():
@@ -93,11 +93,11 @@ def test_plain_twins_exist_and_have_no_attention():
     assert twins == {
         "SEInceptionResNetV2": "keras.applications.InceptionResNetV2",
         "SEInceptionV3": "keras.applications.InceptionV3",
-        "SEMobileNet": "MobileNet",
+        "SEMobileNet": "PlainMobileNet",
         "SEMobileNetV2": "keras.applications.MobileNetV2",
-        "SEResNeXt50": "ResNeXt50",
-        "SEResNet50": "ResNet50",
-        "SKNet50": "ResNeXt50",
+        "SEResNeXt50": "PlainResNeXt50",
+        "SEResNet50": "PlainResNet50",
+        "SKNet50": "PlainResNeXt50",
     }
 
 
@@ -117,7 +117,8 @@ def test_default_size_and_attention_are_those_of_the_built_model(name):
         ("SEResnet50", "did you mean 'SEResNet50'?"),
         ("SKNet5", "did you mean 'SKNet50'?"),
         ("seresnext50_32x4d", "did you mean 'SEResNeXt50'?"),
-        ("decode_predictions", "Unknown model 'decode_predictions'; Models: MobileNet, "),
+        ("decode_predictions", "Unknown model 'decode_predictions'; Models: PlainMobileNet, "),
+        ("MobileNet", "plain twin MobileNet is now called 'PlainMobileNet'."),
     ],
 )
 def test_an_unknown_name_gets_the_nearest_model(name, message):
@@ -125,6 +126,22 @@ def test_an_unknown_name_gets_the_nearest_model(name, message):
         applications.model_entry(name)
     with pytest.raises(TypeError, match="must be a string, got 50"):
         applications.model_entry(50)
+
+
+def test_no_public_name_shadows_a_keras_application():
+    shadowed = set(applications.__all__) & set(dir(keras.applications))
+    assert not shadowed
+    # the negative control: the comparison sees keras.applications' constructors
+    assert "ResNet50" in dir(keras.applications) and "MobileNet" in dir(keras.applications)
+
+
+@pytest.mark.parametrize("old, new", sorted(registry.RENAMED.items()))
+def test_a_renamed_plain_twin_names_its_new_name(old, new):
+    assert new in applications.list_models(attention=None)
+    with pytest.raises(AttributeError, match=f"keras_se.applications.{old} is now {new}"):
+        getattr(applications, old)
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchNet'"):
+        applications.NoSuchNet  # noqa: B018
 
 
 def test_a_second_model_with_the_same_name_is_refused():

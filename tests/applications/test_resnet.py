@@ -24,8 +24,8 @@ from keras_se import SelectiveKernel, SqueezeExcite, applications
 # formula count of the SKNet paper's definition for SKNet26 and SKNet101, and the plain twins
 # (ResNet-50 without conv bias, ResNeXt-50 32x4d).
 REFERENCE_COUNTS = {
-    "ResNet50": (25_557_032, 53_120),
-    "ResNeXt50": (25_028_904, 68_224),
+    "PlainResNet50": (25_557_032, 53_120),
+    "PlainResNeXt50": (25_028_904, 68_224),
     "SEResNet18": (11_778_592, 9_600),
     "SEResNet34": (21_958_868, 17_024),
     "SEResNet50": (28_088_024, 53_120),
@@ -49,8 +49,10 @@ _SE_RESNEXT = dict(block="bottleneck", attention="se", groups=32, stem_pool="pad
 _SK_BASIC = dict(block="basic", attention="sk", split_input=True, stem_pool="pad")
 _SKNET = dict(block="bottleneck", attention="sk", groups=32, stem_pool="pad")
 ARCHITECTURES = {
-    "ResNet50": dict(depths=(3, 4, 6, 3), block="bottleneck", stride_in_1x1=True, stem_pool="ceil"),
-    "ResNeXt50": dict(depths=(3, 4, 6, 3), block="bottleneck", groups=32, stem_pool="pad"),
+    "PlainResNet50": dict(
+        depths=(3, 4, 6, 3), block="bottleneck", stride_in_1x1=True, stem_pool="ceil"
+    ),
+    "PlainResNeXt50": dict(depths=(3, 4, 6, 3), block="bottleneck", groups=32, stem_pool="pad"),
     "SEResNet18": dict(depths=(2, 2, 2, 2), **_SE_BASIC),
     "SEResNet34": dict(depths=(3, 4, 6, 3), **_SE_BASIC),
     "SEResNet50": dict(depths=(3, 4, 6, 3), **_SE_BOTTLENECK),

@@ -107,7 +107,7 @@ def test_a_finished_run_is_never_overwritten(digits_run, capsys):
         ),
         # Helpers exported next to the constructors are not models.
         ({"model": "decode_predictions"}, ValueError, r"Unknown model 'decode_predictions'; M"),
-        ({"model": "ResNet"}, ValueError, r"Unknown model 'ResNet'; did you mean 'ResNet50'"),
+        ({"model": "ResNet50"}, ValueError, r"plain twin ResNet50 is now called 'PlainResNet50'"),
         ({"model": 3}, TypeError, "`model` must be a model name or a callable"),
         ({"epochs": 0}, ValueError, r"`epochs` must be an integer in \[1, inf\), got 0"),
         ({"batch_size": 2.5}, ValueError, "`batch_size` must be an integer"),
