@@ -15,10 +15,11 @@ module's models never add to the next one's. After a test that leaves the proces
 converters leave gigabytes in reference cycles that Python's own collector reaches late).
 
 Two processes: `pytest` runs the suite on two pytest-xdist workers (`addopts` in
-pyproject.toml). Each test module runs whole on one worker, so its module fixtures are built
-once. The modules that hold full ImageNet-size models (`FULL_SIZE_MODEL_MODULES`) share one
-worker and run one after another, so that their peaks never add up; the other worker takes
-the training, backend, layer, package and documentation tests meanwhile.
+pyproject.toml). Each test module runs whole on one worker (`pytest_xdist_make_scheduler`
+below), so its module fixtures are built once. The modules that hold full ImageNet-size
+models (`FULL_SIZE_MODEL_MODULES`) share one worker and run one after another, so that their
+peaks never add up; the other worker takes the training, backend, layer, package and
+documentation tests meanwhile.
 """
 
 import ctypes
@@ -38,12 +39,33 @@ FULL_SIZE_MODEL_MODULES = {
 }
 
 
-def pytest_collection_modifyitems(items):
-    """Give every test the pytest-xdist group its worker is chosen by (see the docstring)."""
-    for item in items:
-        module = item.module.__name__
-        group = "full_size_models" if module in FULL_SIZE_MODEL_MODULES else module
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_xdist_make_scheduler(config, log):
+    """Schedule each test module whole on one worker, the full-size-model modules together.
+
+    `--dist loadscope` alone groups by module; this scheduler adds the one shared group. It
+    replaces `--dist loadgroup` with `xdist_group` marks, which pytest-xdist 3.8 stopped
+    honouring under pytest 9.2 (it renames node ids, which pytest 9.2 no longer lets it do;
+    pytest-dev/pytest-xdist#1386): every test became a work unit of its own, so module
+    fixtures were built once per worker and full-size models met on both workers.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return work_unit(nodeid)
+
+    return ModuleScheduling(config, log)
+
+
+def work_unit(nodeid):
+    """The work unit of a test: its module's path, or `full_size_models`.
+
+    Example: `work_unit("tests/training/test_train.py::test_a[1]")` is
+    `"tests/training/test_train.py"`.
+    """
+    module = nodeid.split("::", 1)[0]
+    name = module.rsplit("/", 1)[-1].removesuffix(".py")
+    return "full_size_models" if name in FULL_SIZE_MODEL_MODULES else module
 
 
 def _return_free_heap_to_the_system():

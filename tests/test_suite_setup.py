@@ -1,0 +1,17 @@
+"""The test suite's own setup: how pytest-xdist splits it between workers (tests/conftest.py)."""
+
+from conftest import FULL_SIZE_MODEL_MODULES, work_unit
+
+
+def test_each_module_is_one_work_unit_and_full_size_model_modules_share_one():
+    train = "tests/training/test_train.py"
+    assert work_unit(f"{train}::test_a") == work_unit(f"{train}::test_b[x-1]") == train
+    assert work_unit("tests/layers/test_saving.py::test_a") == "tests/layers/test_saving.py"
+    full_size = {
+        work_unit(f"tests/applications/{module}.py::test_a[SENet154]")
+        for module in FULL_SIZE_MODEL_MODULES
+    }
+    assert full_size == {"full_size_models"}
+    # the registry tests build small models only: a unit of their own
+    registry = "tests/applications/test_registry.py"
+    assert work_unit(f"{registry}::test_a") == registry
