@@ -19,7 +19,7 @@ import sklearn.datasets
 import timm
 import timm.data
 import torch
-from keras_se.applications import pretrained, timm_convert
+from keras_se.applications import pretrained, timm_checkpoint
 
 from keras_se import applications
 from keras_se.cli import main
@@ -105,7 +105,9 @@ def test_the_legacy_basic_block_relu_before_se_is_needed(tmp_path, images):
     """Without the ReLU timm's legacy SE-ResNet-18 applies before SE, the same weights give
     other logits: the comparison above can see a structural difference."""
     reference = random_timm_model("legacy_seresnet18")
-    tensors = timm_convert.read_checkpoint(save_safetensors(reference, tmp_path / "m.safetensors"))
+    tensors = timm_checkpoint.read_checkpoint(
+        save_safetensors(reference, tmp_path / "m.safetensors")
+    )
     model = applications.SEResNet18(
         input_shape=IMAGE_SIZE[1:], classifier_activation=None, relu_before_se=False
     )
@@ -118,7 +120,7 @@ def test_the_legacy_basic_block_relu_before_se_is_needed(tmp_path, images):
 def test_swapping_the_sk_paths_changes_the_logits(skresnet18, images):
     """The SK paths (3x3 and dilated 3x3) and the path-major attention map one to one."""
     _, path, expected = skresnet18
-    tensors = timm_convert.read_checkpoint(path)
+    tensors = timm_checkpoint.read_checkpoint(path)
     swapped = dict(tensors)
     for name in tensors:
         if ".paths.0." in name:
@@ -197,7 +199,7 @@ def test_a_checkpoint_of_other_widths_names_the_tensor_and_shapes(tmp_path):
 
 def test_leftover_tensors_are_refused_and_nothing_is_assigned(skresnet18):
     _, path, _ = skresnet18
-    tensors = timm_convert.read_checkpoint(path)
+    tensors = timm_checkpoint.read_checkpoint(path)
     tensors["layer5.0.conv1.weight"] = np.zeros((4, 4, 3, 3), "float32")
     model = applications.SKResNet18(input_shape=IMAGE_SIZE[1:])
     before = [np.asarray(w).copy() for w in model.weights]
@@ -217,19 +219,19 @@ def test_a_truncated_safetensors_file_names_the_first_cut_tensor(skresnet18, tmp
         applications.convert_timm("skresnet18", truncated)
     truncated.write_bytes(data[:4])
     with pytest.raises(ValueError, match="too short"):
-        timm_convert.read_checkpoint(truncated)
+        timm_checkpoint.read_checkpoint(truncated)
 
 
 def test_safetensors_reader_matches_the_safetensors_package(skresnet18):
     _, path, _ = skresnet18
-    ours = timm_convert.read_safetensors(path)
+    ours = timm_checkpoint.read_safetensors(path)
     theirs = safetensors.torch.load_file(str(path))
     assert list(ours) == sorted(theirs, key=list(ours).index) and set(ours) == set(theirs)
     for name, tensor in theirs.items():
         np.testing.assert_array_equal(ours[name], tensor.numpy())
     half = {"w": torch.randn(3, 4).to(torch.bfloat16), "h": torch.randn(5).half()}
     safetensors.torch.save_file(half, str(path.with_name("half.safetensors")))
-    read = timm_convert.read_safetensors(path.with_name("half.safetensors"))
+    read = timm_checkpoint.read_safetensors(path.with_name("half.safetensors"))
     np.testing.assert_array_equal(read["w"], half["w"].float().numpy())
     np.testing.assert_array_equal(read["h"], half["h"].numpy())
 
