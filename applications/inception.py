@@ -52,6 +52,7 @@ class ScaledResidual(keras.layers.Layer):
     family="inception",
     attention="se",
     default_size=299,
+    min_size=75,
     plain_twin="keras.applications.InceptionV3",
 )
 def SEInceptionV3(
@@ -113,6 +114,7 @@ def SEInceptionV3(
     family="inception",
     attention="se",
     default_size=299,
+    min_size=75,
     plain_twin="keras.applications.InceptionResNetV2",
 )
 def SEInceptionResNetV2(

@@ -31,12 +31,14 @@ class ModelEntry:
         attention: `"se"`, `"sk"` or None (a plain twin).
         default_size: the square input size of the ImageNet model (224, or 299 for the
             `keras.applications` Inceptions).
+        min_size: the smallest square input the constructor accepts (32, or 75 for the
+            `keras.applications` Inceptions).
         plain_twin: the model name of the same network without attention, where one exists:
             a registered name or a `keras.applications` one (`"keras.applications.InceptionV3"`).
 
     Example:
-    >>> model_entry("SEInceptionV3").default_size
-    299
+    >>> model_entry("SEInceptionV3").default_size, model_entry("SEInceptionV3").min_size
+    (299, 75)
     """
 
     name: str
@@ -44,6 +46,7 @@ class ModelEntry:
     family: str
     attention: str | None
     default_size: int
+    min_size: int
     plain_twin: str | None
 
     @property
@@ -62,13 +65,14 @@ class ModelEntry:
 _MODELS = {}
 
 
-def register_model(*, family, attention, default_size=224, plain_twin=None):
+def register_model(*, family, attention, default_size=224, min_size=32, plain_twin=None):
     """Decorator that adds a constructor to the registry under its function name.
 
     Args:
         family: the family name (see `ModelEntry`).
         attention: `"se"`, `"sk"` or None.
         default_size: the default square input size.
+        min_size: the smallest square input size.
         plain_twin: the plain twin's model name, for models with attention.
 
     Example:
@@ -84,7 +88,9 @@ def register_model(*, family, attention, default_size=224, plain_twin=None):
         name = constructor.__name__
         if name in _MODELS:
             raise ValueError(f"A model named {name!r} is already registered.")
-        _MODELS[name] = ModelEntry(name, constructor, family, attention, default_size, plain_twin)
+        _MODELS[name] = ModelEntry(
+            name, constructor, family, attention, default_size, min_size, plain_twin
+        )
         return constructor
 
     return register

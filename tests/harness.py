@@ -1,10 +1,13 @@
 """The shared test harness that every keras-se layer and model runs through.
 
-Modelled on keras-hub's `TestCase.run_layer_test`: one call checks output shapes, the config
-round trip, Sequential and functional use, mixed precision, that training reaches every weight,
-and `.keras` saving. Everything uses `keras.ops`, so the same checks run on every backend.
+Modelled on keras-hub's `TestCase.run_layer_test` and `run_backbone_test`: `run_layer_test`
+checks a layer's output shapes, config round trip, Sequential and functional use, mixed
+precision, that training reaches every weight, and `.keras` saving; `run_model_test` checks an
+application constructor the same way. Everything uses `keras.ops`, so the same checks run on
+every backend.
 """
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -12,6 +15,7 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
 
@@ -239,3 +243,113 @@ def run_layer_test(make_layer, x, expected_shape, tmp_path, mixed_precision_tole
     check_mixed_precision(make_layer, x, mixed_precision_tolerance)
     model = check_fit_trains_every_weight(make_layer, x)
     check_keras_file_round_trip(model, x, tmp_path)
+
+
+def runs_channels_first():
+    """TensorFlow runs convolutions channels_first only on a GPU (its CPU kernels are NHWC)."""
+    if keras.backend.backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+@contextlib.contextmanager
+def global_setting(set_value, value, default):
+    """Keras' global image data format or dtype policy set to `value` for a `with` block."""
+    set_value(value)
+    try:
+        yield
+    finally:
+        set_value(default)
+
+
+def _json_config(model):
+    # A `.keras` file stores the config as JSON: tuples come back as lists.
+    return json.loads(json.dumps(model.get_config()))
+
+
+def check_model_output(model, x, classes):
+    """The symbolic and the eager output have `classes` probabilities per image."""
+    assert model.output_shape == (None, classes)
+    probabilities = to_numpy(model(x, training=False))
+    assert probabilities.shape == (len(x), classes)
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def check_model_file_round_trip(model, x, directory):
+    """Saved as `.keras` and loaded with `safe_mode=True`, the model has the same config (the
+    config round trip: loading rebuilds the model from it) and computes the same outputs."""
+    path = directory / f"{model.name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert _json_config(loaded) == _json_config(model)
+    np.testing.assert_allclose(
+        to_numpy(loaded(x, training=False)),
+        to_numpy(model(x, training=False)),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+
+
+def check_model_channels_first(make_model, model, x):
+    """Built channels_first, the model has the same weights and output; where the backend runs
+    channels_first convolutions, it computes the same outputs from the transposed images."""
+    size = x.shape[1]
+    with global_setting(keras.config.set_image_data_format, "channels_first", "channels_last"):
+        first = make_model(input_shape=(x.shape[-1], size, x.shape[2]))
+    assert first.output_shape == model.output_shape
+    assert [w.shape for w in first.weights] == [w.shape for w in model.weights]
+    if runs_channels_first():
+        first.set_weights(model.get_weights())
+        np.testing.assert_allclose(
+            to_numpy(first(x.transpose(0, 3, 1, 2), training=False)),
+            to_numpy(model(x, training=False)),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+
+
+def check_model_mixed_precision(make_model, model, x, policy="mixed_float16", tolerance=0.01):
+    """Built under a mixed global policy, every variable is float32, the output is in the
+    compute dtype and close to the float32 model's with the same weights."""
+    with global_setting(keras.config.set_dtype_policy, policy, "float32"):
+        mixed = make_model(input_shape=x.shape[1:])
+    mixed.set_weights(model.get_weights())
+    y = mixed(x, training=False)
+    assert keras.backend.standardize_dtype(y.dtype) == keras.DTypePolicy(policy).compute_dtype
+    assert {variable.dtype for variable in mixed.weights} == {"float32"}
+    np.testing.assert_allclose(
+        to_numpy(keras.ops.cast(y, "float32")),
+        to_numpy(model(x, training=False)),
+        atol=tolerance,
+    )
+
+
+def run_model_test(constructor, min_size, directory, classes=4, **options):
+    """Every harness check for one application constructor, as keras-hub's `run_backbone_test`
+    does for its backbones.
+
+    The model is built at its smallest input size (`min_size` square; one pixel less is
+    refused) with a `classes`-way head, so that every constructor, SENet-154 included, runs
+    on a CPU in seconds. `options` are more constructor arguments (e.g. MobileNet's `alpha`).
+    Checks: input size refusal, output shapes, the config round trip through a `.keras`
+    file, channels_first, mixed precision, and a short `fit` that lowers the loss and
+    changes every trainable weight.
+    """
+    small = min_size - 1
+    with pytest.raises(ValueError, match=f"at least {min_size}x{min_size}"):
+        constructor(input_shape=(small, small, 3), classes=classes, **options)
+
+    def make_model(**shape):
+        return constructor(classes=classes, **shape, **options)
+
+    keras.utils.set_random_seed(0)
+    x = random_batch((8, min_size, min_size, 3), seed=7)
+    model = make_model(input_shape=x.shape[1:])
+    randomize_statistics(model)  # so that the comparisons below see every BatchNorm
+    check_model_output(model, x[:2], classes)
+    check_model_file_round_trip(model, x[:2], directory)
+    check_model_channels_first(make_model, model, x[:2])
+    check_model_mixed_precision(make_model, model, x[:2])
+    check_trained(model, *fit_briefly(model, x, np.arange(len(x)) % classes))

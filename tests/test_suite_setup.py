@@ -1,6 +1,8 @@
 """The test suite's own setup: how pytest-xdist splits it between workers (tests/conftest.py)."""
 
-from conftest import FULL_SIZE_MODEL_MODULES, work_unit
+import pathlib
+
+from conftest import FULL_SIZE_MODEL_MODULES, LONGEST_FIRST, work_unit
 
 
 def test_each_module_is_one_work_unit_and_full_size_model_modules_share_one():
@@ -15,3 +17,9 @@ def test_each_module_is_one_work_unit_and_full_size_model_modules_share_one():
     # the registry tests build small models only: a unit of their own
     registry = "tests/applications/test_registry.py"
     assert work_unit(f"{registry}::test_a") == registry
+
+
+def test_the_longest_units_named_first_exist():
+    root = pathlib.Path(__file__).resolve().parents[1]
+    for unit in LONGEST_FIRST:
+        assert unit == "full_size_models" or (root / unit).is_file(), unit

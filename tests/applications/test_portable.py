@@ -8,7 +8,7 @@ PyTorch.
 import keras
 import numpy as np
 import pytest
-from harness import check_keras_file_round_trip, random_batch, to_numpy
+from harness import check_keras_file_round_trip, random_batch, runs_channels_first, to_numpy
 
 from keras_se import applications
 
@@ -20,15 +20,6 @@ OTHER_FAMILIES = {
     "SEMobileNet": (applications.SEMobileNet, {"alpha": 0.25}, 45),
     "SEMobileNetV2": (applications.SEMobileNetV2, {"alpha": 0.35}, 45),
 }
-
-
-def runs_channels_first():
-    """TensorFlow runs convolutions channels_first only on a GPU (its CPU kernels are NHWC)."""
-    if keras.backend.backend() != "tensorflow":
-        return True
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
 
 
 @pytest.fixture

@@ -1,0 +1,14 @@
+"""Every registered constructor through the shared model harness (`run_model_test` in
+tests/harness.py): input size refusal, shapes, the `.keras` config round trip, channels_first,
+mixed precision and a short fit that trains every weight."""
+
+import pytest
+from harness import run_model_test
+
+from keras_se import applications
+
+
+@pytest.mark.parametrize("name", applications.list_models())
+def test_every_constructor_passes_the_model_harness(name, tmp_path):
+    entry = applications.model_entry(name)
+    run_model_test(entry.constructor, entry.min_size, tmp_path)
