@@ -24,7 +24,8 @@ def rebuild_with_attention(model, inputs, images, attention_after, name, replace
     `attention_after(layer)` returns a layer, that layer is applied to the output. Names that
     Keras generated from a global counter (`conv2d_94`) are renumbered per model (`conv2d`,
     `conv2d_1`, ... as in a fresh session), so layer names do not depend on what was built
-    before.
+    before; a number that a layer between `inputs` and `images` already uses (the user's own
+    `conv2d` before an `input_tensor`) is skipped.
 
     Args:
         model: the single-input, single-output model to copy.
@@ -49,16 +50,16 @@ def rebuild_with_attention(model, inputs, images, attention_after, name, replace
     """
     replace = replace or {}
     tensors = {id(model.inputs[0]): images}
+    taken = (
+        set() if images is inputs else {layer.name for layer in keras.Model(inputs, images).layers}
+    )
     counts = {}
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
         config = layer.get_config()
         if _is_auto_name(layer):
-            base_name = snake_case(type(layer).__name__)
-            index = counts.get(base_name, 0)
-            counts[base_name] = index + 1
-            config["name"] = base_name if index == 0 else f"{base_name}_{index}"
+            config["name"] = _next_free_name(snake_case(type(layer).__name__), counts, taken)
         clone = replace.get(type(layer).__name__, type(layer).from_config)(config)
         outputs = clone(keras.tree.map_structure(lambda t: tensors[id(t)], layer.input))
         attention = attention_after(clone)
@@ -66,6 +67,16 @@ def rebuild_with_attention(model, inputs, images, attention_after, name, replace
             outputs = attention(outputs)
         tensors[id(layer.output)] = outputs
     return keras.Model(inputs, tensors[id(model.outputs[0])], name=name)
+
+
+def _next_free_name(base_name, counts, taken):
+    """`base_name`, then `base_name_1`, `base_name_2`, ... on later calls, skipping `taken`."""
+    while True:
+        index = counts.get(base_name, 0)
+        counts[base_name] = index + 1
+        name = base_name if index == 0 else f"{base_name}_{index}"
+        if name not in taken:
+            return name
 
 
 def se_after(pattern, se_name):
@@ -83,6 +94,14 @@ def se_after(pattern, se_name):
         return se_name.format(*match.groups()) if match else None
 
     return attention_name
+
+
+def _check_plain_options(alpha=1.0, depth_multiplier=1, dropout=0.0):
+    """The MobileNets' own arguments, checked before Keras names its internal ones
+    (`filters`, `rate`) in an error."""
+    common.check_number("alpha", alpha)
+    common.check_int("depth_multiplier", depth_multiplier)
+    common.check_rate("dropout", dropout)
 
 
 def se_twin(
@@ -129,6 +148,7 @@ def se_twin(
         classifier_activation=classifier_activation,
     )
     common.check_number("reduction_ratio", reduction_ratio)
+    _check_plain_options(**plain_options)
     inputs, images = signature.model_input(
         input_tensor,
         input_shape,

@@ -274,8 +274,7 @@ def ResNet(
     common.check_int("stem_width", stem_width)
     if attention_options is not None and not isinstance(attention_options, dict):
         raise TypeError(f"`attention_options` must be a dict, got {attention_options!r}.")
-    if not (isinstance(dropout_rate, (int, float)) and 0 <= dropout_rate < 1):
-        raise ValueError(f"`dropout_rate` must be in [0, 1), got {dropout_rate!r}.")
+    common.check_rate("dropout_rate", dropout_rate)
     signature.check_arguments(
         include_top=include_top,
         weights=weights,

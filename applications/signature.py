@@ -195,5 +195,10 @@ def classifier_head(x, *, include_top, pooling, classes, classifier_activation, 
     if include_top:
         if dropout_rate:
             x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
+        features = x.shape[-1]
+        common.check_weights_fit(
+            f"The classifier ({classes} classes from {features} features)",
+            (features + 1) * classes,
+        )
         x = keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     return x

@@ -1,15 +1,21 @@
 """Files that a crash (SIGKILL at any moment) cannot corrupt.
 
-Every file is written under a temporary name in its final folder, flushed to disk, then
-renamed over the target with `os.replace`, which is atomic: a reader sees the old file or the
-new one, never half of one. The training job, the weights cache and `convert-timm` write
-through these.
+Every file is written under a temporary name in its final folder (`.NAME.partial-*`), flushed
+to disk, then renamed over the target with `os.replace`, which is atomic: a reader sees the old
+file or the new one, never half of one. The training job, the weights cache, `convert-timm`
+and `export` write through these. A kill leaves only a hidden partial file, which the next
+run into the same folder removes (`remove_stale_partials`).
 """
 
 import contextlib
+import ctypes
+import errno
 import os
 import pathlib
+import shutil
 import tempfile
+
+PARTIAL_MARK = ".partial-"
 
 
 def _fsync_folder(folder):
@@ -50,7 +56,7 @@ def atomic_path(path):
     path = pathlib.Path(path)
     suffix = "".join(path.suffixes)
     descriptor, name = tempfile.mkstemp(
-        prefix=f".{path.name.removesuffix(suffix)}.partial-", suffix=suffix, dir=path.parent
+        prefix=f".{path.name.removesuffix(suffix)}{PARTIAL_MARK}", suffix=suffix, dir=path.parent
     )
     os.close(descriptor)
     partial = pathlib.Path(name)
@@ -92,3 +98,78 @@ def save_model_atomically(model, path):
     """
     with atomic_path(path) as partial:
         model.save(partial)
+
+
+def remove_stale_partials(folder, name="*"):
+    """Remove the partial files and folders that killed writes left in `folder`; return them.
+
+    Only `.NAME.partial-*` entries are touched (NAME matching the glob `name`). Call it where
+    no other process is writing into `folder` (a run folder, an export target's folder).
+
+    Example:
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".model.partial-x1y2.keras").write_text("half")
+    >>> _ = (folder / "model.keras").write_text("whole")
+    >>> [path.name for path in remove_stale_partials(folder)]
+    ['.model.partial-x1y2.keras']
+    >>> sorted(path.name for path in folder.iterdir())
+    ['model.keras']
+    """
+    removed = sorted(pathlib.Path(folder).glob(f".{name}{PARTIAL_MARK}*"))
+    for path in removed:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return removed
+
+
+def _exchange(first, second):
+    """Swap two paths in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`); False where the
+    system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # not glibc >= 2.28
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # kernel or file system cannot
+        return False
+    raise OSError(code, os.strerror(code), os.fspath(first), None, os.fspath(second))
+
+
+def replace_path(source, target):
+    """Move the file or folder `source` to `target`, replacing what is there in one step.
+
+    A file replaces a file atomically everywhere (`os.replace`). A folder replacing a folder
+    is swapped atomically where Linux allows (`renameat2`), then the old one is deleted;
+    elsewhere the old folder is moved aside first, and a kill between the two renames leaves
+    it at `.NAME.replaced-*` next to `target`.
+
+    Example:
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("old", "new"):
+    ...     (root / name).mkdir()
+    ...     _ = (root / name / "version.txt").write_text(name)
+    >>> replace_path(root / "new", root / "old")
+    >>> (root / "old" / "version.txt").read_text(), (root / "new").exists()
+    ('new', False)
+    """
+    source, target = pathlib.Path(source), pathlib.Path(target)
+    if not (source.is_dir() and target.is_dir()):
+        os.replace(source, target)
+    elif _exchange(source, target):
+        shutil.rmtree(source)
+    else:
+        aside = pathlib.Path(
+            tempfile.mkdtemp(prefix=f".{target.name}.replaced-", dir=target.parent)
+        )
+        os.replace(target, aside / target.name)
+        os.replace(source, target)
+        shutil.rmtree(aside)
+    _fsync_folder(target.parent)

@@ -14,6 +14,8 @@ import importlib.metadata
 import platform
 import sys
 
+from keras_se.errors import JobFailed
+
 BACKEND_PACKAGES = ("tensorflow", "tensorflow-cpu", "jax", "torch")
 
 
@@ -307,7 +309,8 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the `keras-se` console script: bad input is one line on stderr and
-    exit code 2.
+    exit code 2; a job that started and failed (`keras_se.errors.JobFailed`, or an `OSError`
+    such as a full disk) is one line and exit code 1.
 
     Example:
     >>> main(["cost", "NoSuchNet"])
@@ -321,6 +324,13 @@ def main(argv=None):
     except (ValueError, TypeError, FileExistsError, FileNotFoundError, ImportError) as error:
         print(f"keras-se {args.command}: {error}", file=sys.stderr)
         return 2
+    except JobFailed as error:  # the work started and failed (a training run diverged)
+        print(f"keras-se {args.command}: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # the machine failed the work: disk full, permissions, ...
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"keras-se {args.command}: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
     return status or 0
 
 

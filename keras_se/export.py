@@ -28,19 +28,15 @@ import tempfile
 import zipfile
 
 import keras
-import numpy as np
 
-from keras_se import requirements
+from keras_se import atomic, requirements
+from keras_se.export_check import CHECK_BATCH_SIZES, RUNTIMES, compare_with_keras
 
 FORMATS = ("onnx", "saved_model", "tflite")
 SUFFIXES = {"onnx": ".onnx", "saved_model": "", "tflite": ".tflite"}
-RUNTIMES = {"onnx": "onnxruntime", "saved_model": "TensorFlow", "tflite": "LiteRT"}
 # ONNX opsets that tf2onnx 1.17 converts to (its README: 14 to 18; 13 works for these models).
 ONNX_OPSETS = range(13, 19)
 DEFAULT_TOLERANCE = 1e-4
-CHECK_BATCH_SIZES = (1, 3)
-# Spatial size of the check batch for a model built with undefined height and width.
-DEFAULT_CHECK_SIZE = 224
 _XLA_MARK = "_XlaMustCompile"
 _NO_INLINE_MARK = "_noinline"
 _PACKAGES = {
@@ -132,7 +128,7 @@ def export(
     model = float32_copy(model)
     import tensorflow as tf
 
-    with _staged(path, overwrite) as staging:
+    with _staged(path) as staging:
         artifact = staging / path.name
         if format == "onnx":
             opset = _write_onnx(model, input_shape, artifact, opset)
@@ -142,7 +138,7 @@ def export(
             if format == "tflite":
                 converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
                 artifact.write_bytes(converter.convert())
-        difference, scale = _compare_with_keras(model, input_shape, artifact, format, seed)
+        difference, scale = compare_with_keras(model, input_shape, artifact, format, seed)
         if not difference <= tolerance:
             raise ValueError(
                 f"The {format} export differs from Keras by up to {difference:.3g} "
@@ -279,15 +275,17 @@ def float32_copy(model):
 
 
 @contextlib.contextmanager
-def _staged(path, overwrite):
+def _staged(path):
     """Yield a fresh folder next to `path`; the block writes `folder / path.name`, which
-    replaces `path` only when the block succeeds. The folder is removed in every case."""
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    replaces `path` in one step (`atomic.replace_path`) only when the block succeeds. The
+    folder is removed in every case, and so are the ones earlier killed exports left."""
+    atomic.remove_stale_partials(path.parent, path.name)
+    staging = pathlib.Path(
+        tempfile.mkdtemp(prefix=f".{path.name}{atomic.PARTIAL_MARK}", dir=path.parent)
+    )
     try:
         yield staging
-        if overwrite and path.exists():
-            os.replace(path, staging / "replaced")
-        os.replace(staging / path.name, path)
+        atomic.replace_path(staging / path.name, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -363,55 +361,3 @@ def _write_onnx(model, input_shape, path, opset):
     gc.collect()
     path.write_bytes(model_proto.SerializeToString())
     return model_proto.opset_import[0].version
-
-
-def _check_batch(input_shape, seed):
-    size = max(CHECK_BATCH_SIZES)
-    shape = [size, *(DEFAULT_CHECK_SIZE if dim is None else dim for dim in input_shape)]
-    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
-
-
-def _runner(artifact, format):
-    """A function from a numpy batch to the exported model's numpy output."""
-    if format == "onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(artifact), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return lambda batch: session.run(None, {name: batch})[0]
-    if format == "saved_model":
-        import tensorflow as tf
-
-        signature = tf.saved_model.load(str(artifact)).signatures["serving_default"]
-        return lambda batch: next(iter(signature(images=tf.constant(batch)).values())).numpy()
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(artifact))
-    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
-
-    def run(batch):
-        interpreter.resize_tensor_input(source["index"], batch.shape)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(source["index"], batch)
-        interpreter.invoke()
-        return interpreter.get_tensor(target["index"])
-
-    return run
-
-
-def _compare_with_keras(model, input_shape, artifact, format, seed):
-    """The max absolute difference between the artifact's and Keras' outputs, and the max
-    absolute Keras output."""
-    batch = _check_batch(input_shape, seed)
-    expected = keras.ops.convert_to_numpy(model(batch, training=False))
-    run = _runner(artifact, format)
-    differences = []
-    for size in CHECK_BATCH_SIZES:
-        output = run(batch[:size])
-        if output.shape != expected[:size].shape:
-            raise ValueError(
-                f"The {format} export returns shape {output.shape} for a batch of {size}, "
-                f"Keras {expected[:size].shape}."
-            )
-        differences.append(float(np.max(np.abs(output - expected[:size]))))
-    return max(differences), float(np.max(np.abs(expected)))

@@ -229,14 +229,39 @@ def test_cli_reports_bad_input_in_one_line(keras_file, tmp_path, capsys):
 
 
 def test_overwrite_replaces_an_existing_export(family_models, tmp_path):
+    """In one step (the two folders are swapped), removing what killed exports of the same
+    target left."""
     path = tmp_path / "model"
     path.mkdir()
     (path / "old.txt").write_text("old")
+    (tmp_path / ".model.partial-k1ll").mkdir()  # a killed export of this target
+    other = tmp_path / ".other.onnx.partial-k1ll"  # another target's: not this export's
+    other.write_text("")
     export.export(family_models["se_mobilenet_v2"], path, "saved_model", overwrite=True)
     assert sorted(p.name for p in path.iterdir()) == sorted(
         ["assets", "fingerprint.pb", "saved_model.pb", "variables"]
     )
-    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "model"]
+
+
+def test_replacing_a_folder_is_one_atomic_swap(tmp_path, monkeypatch):
+    """The swap (`renameat2(RENAME_EXCHANGE)`) leaves no moment without a folder at the
+    target; where the system cannot swap, the old folder is moved aside first."""
+    from keras_se import atomic
+
+    for name in ("old", "new"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "version.txt").write_text(name)
+    renames = []
+    monkeypatch.setattr(atomic.os, "replace", lambda *paths: renames.append(paths))
+    atomic.replace_path(tmp_path / "new", tmp_path / "old")
+    assert renames == [] and (tmp_path / "old" / "version.txt").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
+    # the negative control: without the swap, two renames happen
+    monkeypatch.setattr(atomic, "_exchange", lambda *paths: False)
+    (tmp_path / "newer").mkdir()
+    atomic.replace_path(tmp_path / "newer", tmp_path / "old")
+    assert len(renames) == 2
 
 
 def test_a_failed_check_writes_nothing(family_models, tmp_path):

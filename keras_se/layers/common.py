@@ -4,7 +4,9 @@ Every check raises before any work starts and names the argument, the value it g
 is allowed, so a bad configuration never surfaces as a backend traceback.
 """
 
+import math
 import numbers
+import os
 
 import keras
 
@@ -55,12 +57,35 @@ def reduced_width(channels, ratio, min_channels, divisor=None, round_limit=0.0):
     return max(min_channels, width)
 
 
-def check_number(name, value):
-    """Return `value` if it is a positive real number, else raise."""
+def check_number(name, value, *, maximum=None):
+    """Return `value` if it is a finite real number > 0 (and <= `maximum`), else raise.
+
+    Example:
+    >>> check_number("ratio", float("inf"))
+    Traceback (most recent call last):
+    ...
+    ValueError: `ratio` must be a finite number > 0, got inf.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a number, got {value!r} of type {type(value).__name__}.")
-    if not value > 0:
-        raise ValueError(f"`{name}` must be > 0, got {value!r}.")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be in (0, {maximum}], got {value!r}.")
+    return value
+
+
+def check_rate(name, value):
+    """Return `value` if it is a number in [0, 1) (a dropout rate), else raise.
+
+    Example:
+    >>> check_rate("dropout", 1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: `dropout` must be a number in [0, 1), got 1.5.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ValueError(f"`{name}` must be a number in [0, 1), got {value!r}.")
     return value
 
 
@@ -101,6 +126,68 @@ def check_activation(name, value):
         raise ValueError(
             f"`{name}` must be a Keras activation name or a callable, got {value!r}."
         ) from error
+
+
+def check_floating_policy(layer):
+    """Raise unless `layer` computes in floating point (its `dtype` argument).
+
+    Example:
+    >>> check_floating_policy(keras.layers.Layer(dtype="int32"))
+    Traceback (most recent call last):
+    ...
+    ValueError: Layer computes in floating point: `dtype` must be a float dtype or a mixed ...
+    """
+    if not keras.backend.is_float_dtype(layer.dtype_policy.compute_dtype):
+        raise ValueError(
+            f"{type(layer).__name__} computes in floating point: `dtype` must be a float dtype "
+            f"or a mixed policy ('float32', 'mixed_float16', ...), got "
+            f"{layer.dtype_policy.name!r}."
+        )
+
+
+def check_floating_input(layer, inputs):
+    """Raise unless `inputs` are floating-point feature maps (Keras casts only floats).
+
+    Example:
+    >>> check_floating_input(keras.layers.Layer(), keras.ops.ones((1, 2), dtype="int32"))
+    Traceback (most recent call last):
+    ...
+    TypeError: Layer expects floating-point feature maps, got int32: cast them first, e.g. ...
+    """
+    dtype = keras.backend.standardize_dtype(inputs.dtype)
+    if not keras.backend.is_float_dtype(dtype):
+        raise TypeError(
+            f"{type(layer).__name__} expects floating-point feature maps, got {dtype}: cast them "
+            f"first, e.g. keras.ops.cast(x, 'float32')."
+        )
+
+
+def physical_memory_bytes():
+    """This machine's physical memory in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+
+
+def check_weights_fit(owner, count, dtype="float32"):
+    """Raise before `count` weights of `dtype` are allocated if they exceed this machine's
+    physical memory (a width or class count typed with too many zeros).
+
+    Example:
+    >>> check_weights_fit("Dense(units=10**12)", 10**12)
+    Traceback (most recent call last):
+    ...
+    ValueError: Dense(units=10**12) would need 3725.3 GiB for its weights; this machine has ...
+    """
+    bits = int("".join(filter(str.isdigit, keras.backend.standardize_dtype(dtype))) or 8)
+    needed = count * bits // 8
+    available = physical_memory_bytes()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"{owner} would need {needed / 2**30:.1f} GiB for its weights; this machine has "
+            f"{available / 2**30:.1f} GiB of memory."
+        )
 
 
 def channel_axis(data_format):

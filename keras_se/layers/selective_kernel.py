@@ -151,6 +151,7 @@ class SelectiveKernel(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        common.check_floating_policy(self)
         self.filters = common.check_int("filters", filters, allow_none=True)
         self.kernel_sizes, self.dilation_rates = _branch_specs(kernel_size, dilation_rate)
         self.strides = common.check_int("strides", strides)
@@ -169,7 +170,7 @@ class SelectiveKernel(keras.layers.Layer):
             raise TypeError(f"`split_input` must be a bool, got {split_input!r}.")
         self.split_input = bool(split_input)
         self.activation = common.check_activation("activation", activation)
-        self.norm_momentum = common.check_number("norm_momentum", norm_momentum)
+        self.norm_momentum = common.check_number("norm_momentum", norm_momentum, maximum=1.0)
         self.norm_epsilon = common.check_number("norm_epsilon", norm_epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -243,6 +244,16 @@ class SelectiveKernel(keras.layers.Layer):
         input_shape = tuple(input_shape)
         in_channels = common.check_feature_map("SelectiveKernel", input_shape, self.data_format)
         branch_in, filters = self._check_channels(in_channels)
+        self.attention_channels_ = self.attention_channels or common.reduced_width(
+            filters, self.ratio, self.min_channels, self.divisor, round_limit=0.9
+        )
+        spatial_rank = len(input_shape) - 2
+        kernel_elements = sum(kernel**spatial_rank for kernel in self.kernel_sizes)
+        common.check_weights_fit(
+            f"SelectiveKernel {self.name!r} ({filters} filters from {in_channels} channels)",
+            kernel_elements * (branch_in // self.groups) * filters
+            + (self.branches + 1) * filters * self.attention_channels_,
+        )
         axis = common.channel_axis(self.data_format)
         branch_shape = list(input_shape)
         branch_shape[axis] = branch_in
@@ -269,9 +280,6 @@ class SelectiveKernel(keras.layers.Layer):
             self.convs.append(layer)
             self.norms.append(norm)
 
-        self.attention_channels_ = self.attention_channels or common.reduced_width(
-            filters, self.ratio, self.min_channels, self.divisor, round_limit=0.9
-        )
         attention_dtype = common.attention_dtype(self.compute_dtype)
         dense = dict(
             use_bias=False,
@@ -291,6 +299,7 @@ class SelectiveKernel(keras.layers.Layer):
         self.attention_select.build((None, self.attention_channels_))
 
     def call(self, inputs, training=None):
+        common.check_floating_input(self, inputs)
         rank = len(inputs.shape)
         axis = common.channel_axis(self.data_format) % rank
         if self.split_input:

@@ -85,6 +85,7 @@ class SqueezeExcite(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        common.check_floating_policy(self)
         self.ratio = common.check_number("ratio", ratio)
         self.reduced_channels = common.check_int(
             "reduced_channels", reduced_channels, allow_none=True
@@ -119,6 +120,11 @@ class SqueezeExcite(keras.layers.Layer):
         if self.mode in ("channel", "concurrent"):
             self.reduced_channels_ = self.reduced_channels or common.reduced_width(
                 channels, self.ratio, self.min_channels, self.divisor
+            )
+            common.check_weights_fit(
+                f"SqueezeExcite {self.name!r} ({self.reduced_channels_} reduced channels for "
+                f"{channels})",
+                (2 * channels + 1) * self.reduced_channels_ + channels,
             )
             self.reduce = keras.layers.Dense(
                 self.reduced_channels_, name="reduce", **self._weight_kwargs(gate_dtype)
@@ -177,6 +183,7 @@ class SqueezeExcite(keras.layers.Layer):
         return _apply_gate(self.gate, ops.expand_dims(logits, axis))
 
     def call(self, inputs):
+        common.check_floating_input(self, inputs)
         if inputs.shape[0] == 0:
             # An empty batch has nothing to gate (the output has the input's shape and dtype),
             # and Keras' `max` refuses empty tensors on the torch and eager TensorFlow backends.

@@ -5,13 +5,19 @@ Each epoch's weights and the `state.json` that points at them are written atomic
 """
 
 import json
+import math
 import pathlib
 
 import keras
 
 from keras_se.atomic import atomic_path, write_text_atomically
+from keras_se.errors import JobFailed
 
 STATE_FILE = "state.json"
+
+
+class TrainingDiverged(JobFailed):
+    """The loss (or another metric) stopped being a finite number: the run stopped there."""
 
 
 class CrashSafeBackup(keras.callbacks.Callback):
@@ -27,6 +33,10 @@ class CrashSafeBackup(keras.callbacks.Callback):
 
     Call `restore(model)` after compiling and before `fit`, and pass the epochs it returns
     as `fit(initial_epoch=...)`.
+
+    A loss or metric that is not finite stops `fit` at once (at the step where the loss
+    became NaN or infinite); that epoch is not backed up, and `diverged` says where it
+    happened (None while the run is healthy).
 
     Args:
         backup_dir: folder of the backup (created at the first epoch's end).
@@ -59,17 +69,35 @@ class CrashSafeBackup(keras.callbacks.Callback):
         self.on_epoch_saved = on_epoch_saved
         self.extra_state = dict(extra_state or {})
         self.history = {}
+        self.diverged = None
+        self._epoch = 0
 
     @property
     def state_path(self):
         """The path of `state.json`."""
         return self.backup_dir / STATE_FILE
 
+    def _damaged(self, path, cause):
+        return ValueError(
+            f"The checkpoint file {str(path)!r} is damaged ({cause}), so the run cannot resume; "
+            "restore the file, or start the run again with --overwrite (overwrite=True)."
+        )
+
     def read_state(self):
-        """The last saved state as a dict, or None when there is no backup."""
+        """The last saved state as a dict, or None when there is no backup.
+
+        Raises:
+            ValueError: `state.json` is not the JSON object this class writes.
+        """
         if not self.state_path.exists():
             return None
-        return json.loads(self.state_path.read_text())
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise self._damaged(self.state_path, f"not valid JSON: {error}") from None
+        if not isinstance(state, dict) or "epochs_done" not in state:
+            raise self._damaged(self.state_path, "not a keras-se training state")
+        return state
 
     def check_run_config(self):
         """Raise ValueError if the backup on disk was made by another run configuration.
@@ -103,11 +131,43 @@ class CrashSafeBackup(keras.callbacks.Callback):
         self.check_run_config()
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(self.backup_dir / state["weights"])
+        if not {"weights", "history"} <= set(state):
+            raise self._damaged(self.state_path, "not a keras-se training state")
+        weights = self.backup_dir / state["weights"]
+        if not weights.is_file():
+            raise self._damaged(weights, "missing")
+        try:
+            model.load_weights(weights)
+        except (OSError, ValueError) as error:  # h5py: OSError; Keras: ValueError
+            cause = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise self._damaged(weights, cause) from None
         self.history = {key: list(values) for key, values in state["history"].items()}
         return state["epochs_done"], self.history
 
+    def on_train_begin(self, logs=None):
+        self.diverged = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        # As keras.callbacks.TerminateOnNaN: stop at the first step whose loss is not finite.
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged = (
+                f"the training loss became {float(loss)} at step {batch + 1} of epoch "
+                f"{self._epoch + 1}"
+            )
+            self.model.stop_training = True
+
     def on_epoch_end(self, epoch, logs=None):
+        bad = sorted(key for key, value in (logs or {}).items() if not math.isfinite(value))
+        if self.diverged is None and bad:
+            self.diverged = f"{', '.join(bad)} became {logs[bad[0]]} in epoch {epoch + 1}"
+        if self.diverged is not None:
+            # Nothing of this epoch is kept: the last backup is the last finite state.
+            self.model.stop_training = True
+            return
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         weights = f"epoch-{epoch + 1:04d}.weights.h5"

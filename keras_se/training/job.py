@@ -183,6 +183,23 @@ def train(model="SEResNet18", dataset="sklearn_digits", **options):
     return _run(config)
 
 
+def _record_failure(work_dir, backup):
+    """Mark the run failed in `summary.json` and raise `TrainingDiverged` (the CLI: exit 1)."""
+    state = backup.read_state() or {"epochs_done": 0}
+    kept = (
+        f"the checkpoint of epoch {state['epochs_done']} is kept"
+        if state["epochs_done"]
+        else "no epoch finished, so no checkpoint is kept"
+    )
+    reason = f"Training diverged: {backup.diverged}; {kept}."
+    summary = {"status": "failed", "reason": reason, "epochs_done": state["epochs_done"]}
+    atomic.write_text_atomically(work_dir / "summary.json", json.dumps(summary, indent=1))
+    raise checkpoint.TrainingDiverged(
+        f"{reason} Lower the learning rate (--lr) or use --precision float32, then start "
+        "again with --overwrite."
+    )
+
+
 def _run(config):
     import tensorflow as tf
 
@@ -233,6 +250,9 @@ def _run(config):
     # Non-chief workers keep their own checkpoints (they restore from them) and logs.
     work_dir = config.run_dir if is_chief else config.run_dir / "workers" / worker_id
     _make_run_dir(work_dir)
+    # Files a killed run was writing (`.NAME.partial-*`, up to a weights file each).
+    for folder in (work_dir, work_dir / CHECKPOINT_DIR):
+        atomic.remove_stale_partials(folder)
     if config.overwrite:
         shutil.rmtree(work_dir / CHECKPOINT_DIR, ignore_errors=True)
 
@@ -281,6 +301,8 @@ def _run(config):
             verbose=verbose,
         )
         train_seconds = time.perf_counter() - start
+        if backup.diverged is not None:
+            _record_failure(work_dir, backup)
         atomic.save_model_atomically(model, work_dir / MODEL_FILE)
     finally:
         keras.config.set_dtype_policy(previous_policy)
@@ -292,6 +314,7 @@ def _run(config):
     images = len(timed) * steps_per_epoch * config.batch_size
     images_per_second = images / sum(timed) if timed else 0.0
     result = {
+        "status": "finished",
         "model": model.name,
         "dataset": splits.name,
         "epochs": config.epochs,

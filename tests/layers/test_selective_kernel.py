@@ -231,7 +231,11 @@ def test_layer_harness_channels_first(tmp_path):
         ({"dilation_rate": [1, 2.0]}, TypeError, r"`dilation_rate\[1\]` must be an integer"),
         ({"strides": 0}, ValueError, r"`strides` must be >= 1, got 0"),
         ({"groups": 0}, ValueError, r"`groups` must be >= 1, got 0"),
-        ({"ratio": 0}, ValueError, r"`ratio` must be > 0, got 0"),
+        ({"ratio": 0}, ValueError, r"`ratio` must be a finite number > 0, got 0"),
+        ({"ratio": float("inf")}, ValueError, r"`ratio` must be a finite number > 0, got inf"),
+        ({"norm_momentum": 2.0}, ValueError, r"`norm_momentum` must be in \(0, 1.0\], got 2.0"),
+        ({"norm_epsilon": -1e-5}, ValueError, r"`norm_epsilon` must be a finite number > 0"),
+        ({"dtype": "int32"}, ValueError, r"`dtype` must be a float dtype .* got 'int32'"),
         ({"ratio": None}, TypeError, r"`ratio` must be a number, got None"),
         ({"min_channels": 0}, ValueError, r"`min_channels` must be >= 1"),
         ({"split_input": "yes"}, TypeError, r"`split_input` must be a bool"),
@@ -269,3 +273,16 @@ def test_bad_arguments_are_rejected_at_construction(kwargs, error, match):
 def test_bad_input_shapes_are_rejected_at_build(kwargs, shape, match):
     with pytest.raises(ValueError, match=match):
         SelectiveKernel(**kwargs).build(shape)
+
+
+def test_filters_that_cannot_fit_in_memory_are_refused_before_allocating():
+    layer = SelectiveKernel(filters=10**7, name="wide")
+    with pytest.raises(ValueError, match=r"'wide' \(10000000 filters from 8 channels\) would need"):
+        layer.build((None, 4, 4, 8))
+    assert not layer.weights
+
+
+def test_integer_feature_maps_are_refused():
+    images = np.ones((1, 4, 4, 8), "int32")
+    with pytest.raises(TypeError, match="expects floating-point feature maps, got int32"):
+        SelectiveKernel(filters=8, min_channels=4)(images)

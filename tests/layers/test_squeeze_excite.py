@@ -164,8 +164,11 @@ def test_layer_harness(kwargs, shape, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"ratio": 0}, ValueError, r"`ratio` must be > 0, got 0"),
-        ({"ratio": -2.5}, ValueError, r"`ratio` must be > 0, got -2.5"),
+        ({"ratio": 0}, ValueError, r"`ratio` must be a finite number > 0, got 0"),
+        ({"ratio": -2.5}, ValueError, r"`ratio` must be a finite number > 0, got -2.5"),
+        ({"ratio": float("inf")}, ValueError, r"`ratio` must be a finite number > 0, got inf"),
+        ({"ratio": float("nan")}, ValueError, r"`ratio` must be a finite number > 0, got nan"),
+        ({"dtype": "int32"}, ValueError, r"`dtype` must be a float dtype .* got 'int32'"),
         ({"ratio": "16"}, TypeError, r"`ratio` must be a number, got '16'"),
         ({"ratio": True}, TypeError, r"`ratio` must be a number"),
         ({"reduced_channels": 0}, ValueError, r"`reduced_channels` must be >= 1, got 0"),
@@ -205,3 +208,21 @@ def test_bad_arguments_are_rejected_at_construction(kwargs, error, match):
 def test_bad_input_shapes_are_rejected_at_build(shape, data_format, match):
     with pytest.raises(ValueError, match=match):
         SqueezeExcite(data_format=data_format).build(shape)
+
+
+def test_a_width_that_cannot_fit_in_memory_is_refused_before_allocating():
+    layer = SqueezeExcite(reduced_channels=10**10, name="wide")
+    with pytest.raises(
+        ValueError, match=r"'wide' \(10000000000 reduced.* would need 6\d\d\.\d GiB"
+    ):
+        layer.build((None, 4, 4, 8))
+    assert not layer.weights
+    # the negative control: a large width that fits is built
+    SqueezeExcite(reduced_channels=10**5).build((None, 4, 4, 8))
+
+
+def test_integer_feature_maps_are_refused_instead_of_gated_to_zero():
+    images = np.ones((1, 4, 4, 8), "int32")
+    with pytest.raises(TypeError, match="expects floating-point feature maps, got int32"):
+        SqueezeExcite()(images)
+    assert SqueezeExcite()(images.astype("float32")).shape == (1, 4, 4, 8)

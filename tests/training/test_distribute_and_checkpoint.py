@@ -190,3 +190,53 @@ def test_backup_restores_weights_optimizer_and_history(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     with pytest.raises(ValueError, match="belongs to another run configuration"):
         checkpoint.CrashSafeBackup(tmp_path, run_config={"run": 2}).restore(_small_model())
+
+
+@pytest.mark.parametrize(
+    ("damage", "match"),
+    [
+        ("truncate the weights", r"/epoch-0002.weights.h5' is damaged \(.*truncated file"),
+        ("delete the weights", r"/epoch-0002.weights.h5' is damaged \(missing\)"),
+        ("truncate the state", r"/state.json' is damaged \(not valid JSON: "),
+        ("replace the state", r"/state.json' is damaged \(not a keras-se training state\)"),
+    ],
+)
+def test_a_damaged_backup_is_refused_naming_the_file_and_the_way_out(damage, match, tmp_path):
+    model = _small_model()
+    backup = checkpoint.CrashSafeBackup(tmp_path)
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=2, verbose=0, callbacks=[backup])
+    weights, state = tmp_path / "epoch-0002.weights.h5", tmp_path / "state.json"
+    if damage == "truncate the weights":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "delete the weights":
+        weights.unlink()
+    elif damage == "truncate the state":
+        state.write_text(state.read_text()[:40])
+    else:
+        state.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=match) as error:
+        checkpoint.CrashSafeBackup(tmp_path).restore(_small_model())
+    assert "--overwrite" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_diverging_fit_stops_at_once_and_keeps_the_last_finite_epoch(tmp_path):
+    """Epoch 1 trains normally; from epoch 2 the learning rate is 1e30, the loss becomes
+    infinite or NaN, and fit stops there without backing that epoch up."""
+    keras.utils.set_random_seed(0)
+    model = _small_model()
+    backup = checkpoint.CrashSafeBackup(tmp_path)
+    explode = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 if epoch == 0 else 1e30)
+    x, y = np.random.default_rng(0).normal(size=(64, 3)), np.ones((64, 2))
+    history = model.fit(
+        x, y, epochs=5, batch_size=4, verbose=0, callbacks=[explode, backup]
+    ).history
+    assert len(history["loss"]) == 2  # stopped in epoch 2, not after epoch 5
+    assert backup.diverged.startswith("the training loss became ")
+    assert backup.diverged.endswith("of epoch 2")
+    state = backup.read_state()
+    assert state["epochs_done"] == 1 and all(np.isfinite(state["history"]["loss"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001.weights.h5", "state.json"]
+    # the negative control: the same run without the explosion finishes all five epochs
+    healthy = checkpoint.CrashSafeBackup(tmp_path / "healthy")
+    _small_model().fit(x, y, epochs=5, batch_size=4, verbose=0, callbacks=[healthy])
+    assert healthy.diverged is None and healthy.read_state()["epochs_done"] == 5

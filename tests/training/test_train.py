@@ -1,11 +1,14 @@
 """The training job end to end: accuracy on real data, run folder, distribution, crash safety."""
 
+import contextlib
 import dataclasses
+import errno
 import itertools
 import json
 import math
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +22,7 @@ from harness import run_for_result
 from training_job import SE_RESNET10
 
 from keras_se import cli
-from keras_se.training import data, job, xla_probe
+from keras_se.training import checkpoint, data, job, xla_probe
 
 JOB = pathlib.Path(__file__).parents[1] / "training_job.py"
 SMALL_RUN = {"batch_size": 32, "xla": "off", "verbose": 0}
@@ -257,6 +260,95 @@ def test_image_folder_errors_reach_the_job(tmp_path):
     (tmp_path / "images").mkdir()
     with pytest.raises(ValueError, match="has no classes"):
         job.train(SE_RESNET10, dataset=str(tmp_path / "images"), output_dir=tmp_path / "run")
+
+
+def test_a_diverging_run_stops_is_marked_failed_and_exits_with_1(tmp_path, monkeypatch, capsys):
+    """A finite but absurd learning rate (1e30, accepted) sends the loss to NaN in the first
+    epoch: the run stops there, `summary.json` says why, nothing else is written."""
+    with pytest.raises(checkpoint.TrainingDiverged) as error:
+        job.train(
+            SE_RESNET10,
+            output_dir=tmp_path,
+            learning_rate=1e30,
+            warmup_epochs=0,
+            epochs=3,
+            steps_per_epoch=4,
+            **SMALL_RUN,
+        )
+    message = str(error.value)
+    assert re.match(
+        r"Training diverged: the training loss became (nan|inf) at step \d of epoch 1; "
+        r"no epoch finished, so no checkpoint is kept\. Lower the learning rate",
+        message,
+    )
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["epochs_done"] == 0
+    assert summary["reason"] in message
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "logs") == ["summary.json"]
+    # The command line turns it into one line and exit code 1 (not 2: the input was valid).
+    monkeypatch.setattr(job, "train", lambda **_: (_ for _ in ()).throw(error.value))
+    assert cli.main(["train", "--output", str(tmp_path / "again")]) == 1
+    assert capsys.readouterr().err == f"keras-se train: {message}\n"
+
+
+@contextlib.contextmanager
+def _small_disk(folder, megabytes):
+    """A tmpfs of `megabytes` mounted at `folder` where this process may mount one (root on
+    Linux). Yields a function that grows it, or None where it could not be mounted."""
+    folder.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)]
+    mounted = subprocess.run(mount, capture_output=True).returncode == 0
+
+    def grow(size):
+        subprocess.run(["mount", "-o", f"remount,size={size}m", str(folder)], check=True)
+
+    try:
+        yield grow if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_stops_the_run_without_losing_the_last_checkpoint(tmp_path, monkeypatch):
+    """Epoch 1's checkpoint (about 40 MB for SE-ResNet-10 with its momentum) fits on a 60 MB
+    disk; epoch 2's cannot be written next to it. The run stops with ENOSPC, epoch 1 stays
+    the resumable state, no partial file is left, and once there is space the same command
+    resumes from epoch 1. Without a mountable tmpfs, the full disk is simulated."""
+    options = dict(epochs=2, steps_per_epoch=2, augment=False, **SMALL_RUN)
+    with _small_disk(tmp_path / "disk", 60) as grow:
+        run_dir = tmp_path / "disk" / "run"
+        if grow is None:
+            save = keras.Model.save_weights
+
+            def save_until_full(model, path, *args, **kwargs):
+                if "epoch-0002" in str(path):
+                    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+                return save(model, path, *args, **kwargs)
+
+            monkeypatch.setattr(keras.Model, "save_weights", save_until_full)
+        with pytest.raises(OSError) as error:
+            job.train(SE_RESNET10, output_dir=run_dir, **options)
+        assert error.value.errno == errno.ENOSPC
+        state = json.loads((run_dir / "checkpoints" / "state.json").read_text())
+        assert state["epochs_done"] == 1
+        assert not list(run_dir.rglob(".*.partial-*")) and not (run_dir / "model.keras").exists()
+        if grow is None:
+            monkeypatch.undo()
+        else:
+            grow(400)
+        result = job.train(SE_RESNET10, output_dir=run_dir, **options)
+        assert result["resumed_from"] == 1 and result["status"] == "finished"
+
+
+def test_environment_faults_are_one_line_and_exit_code_1(monkeypatch, capsys):
+    def full_disk(**_):
+        raise OSError(errno.ENOSPC, "No space left on device", "runs/x/checkpoints/state.json")
+
+    monkeypatch.setattr(job, "train", full_disk)
+    assert cli.main(["train"]) == 1
+    assert capsys.readouterr().err == (
+        "keras-se train: No space left on device (runs/x/checkpoints/state.json)\n"
+    )
 
 
 def test_cli_reports_bad_input_in_one_line(capsys):
@@ -507,10 +599,21 @@ def test_a_killed_run_resumes_without_repeating_or_losing_epochs(tmp_path):
     assert process.returncode == -signal.SIGKILL
     killed = json.loads(state_file.read_text())
     assert 2 <= killed["epochs_done"] < 4 and not (tmp_path / "model.keras").exists()
+    # What a kill in the middle of a write leaves (kept whatever the kill moment was).
+    stale = [
+        tmp_path / "checkpoints" / ".epoch-0003.partial-k1ll.weights.h5",
+        tmp_path / ".model.partial-k1ll.keras",
+    ]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    kept = tmp_path / "notes.partial-not-hidden.txt"  # not one of keras-se's partial files
+    kept.write_text("mine")
 
     code, result, output = _run_job(options)  # the same command again
     assert code == 0, output
     assert result["resumed_from"] == killed["epochs_done"]
+    assert not any(path.exists() for path in stale) and kept.read_text() == "mine"
+    assert not list(tmp_path.rglob(".*.partial-*"))
     history = json.loads((tmp_path / "history.json").read_text())
     assert all(len(values) == 4 for values in history.values())
     for key, values in killed["history"].items():  # the finished epochs are kept as they were
