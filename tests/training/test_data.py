@@ -200,11 +200,38 @@ def test_image_folder_errors(tmp_path):
     with pytest.raises(ValueError, match="has no classes"):
         data.load_splits(tmp_path)
     _write_images(tmp_path / "cat", 3)
+    with pytest.raises(ValueError, match=r"Class folder\(s\) without images in .*: empty_class\."):
+        data.load_splits(tmp_path)
+    (tmp_path / "empty_class").rmdir()
+    with pytest.raises(ValueError, match=r"has one class \(cat\); a classifier needs at least 2"):
+        data.load_splits(tmp_path)
+    _write_images(tmp_path / "dog", 3)
     (tmp_path / "cat" / "broken.jpg").write_bytes(b"this is not a jpeg")
-    with pytest.raises(ValueError, match=r"not readable JPEG or PNG images: .*broken\.jpg"):
+    with pytest.raises(ValueError, match=r"broken\.jpg: not a JPEG or PNG image\."):
         data.load_splits(tmp_path)
     with pytest.raises(ValueError, match="does not exist"):
         data.load_splits(str(tmp_path / "missing") + "/")
+
+
+@pytest.mark.parametrize("kind", ["jpg", "png"])
+def test_an_image_cut_short_is_refused_before_training(tmp_path, kind):
+    """A truncated file used to end the run mid-epoch in a TensorFlow decode error."""
+    for label in ("cat", "dog"):
+        _write_images(tmp_path / label, 10, kinds=(kind,))
+    whole = tmp_path / "dog" / f"1.{kind}"
+    data.load_splits(tmp_path)  # the negative control: every image is whole
+    whole.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    name = {"jpg": "JPEG", "png": "PNG"}[kind]
+    with pytest.raises(ValueError, match=rf"1\.{kind}: a {name} image cut short \(no end marker\)"):
+        data.load_splits(tmp_path)
+
+
+def test_train_and_validation_folders_must_hold_the_same_classes(tmp_path):
+    for split, labels in (("train", ("a", "b", "c")), ("validation", ("a", "b", "d"))):
+        for label in labels:
+            _write_images(tmp_path / split / label, 2)
+    with pytest.raises(ValueError, match=r"only in train/: c; only in validation/: d\."):
+        data.load_splits(tmp_path)
 
 
 def test_unknown_dataset_names_close_matches():

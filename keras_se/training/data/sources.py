@@ -24,7 +24,9 @@ from keras_se.training.data import sklearn_digits
 DEFAULT_DATASET = sklearn_digits.NAME
 VALIDATION_SPLIT_NAMES = ("validation", "val", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # what tfds.folder_dataset.ImageFolder reads
-IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+IMAGE_SIGNATURES = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n"}
+IMAGE_END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}
+_TAIL_BYTES = 1024
 # Datasets whose labels change under a horizontal flip: no flip augmentation for them.
 NO_FLIP_DATASETS = ("sklearn_digits", "mnist", "emnist", "kmnist", "svhn_cropped", "omniglot")
 
@@ -134,18 +136,33 @@ def _image_files(folder):
     )
 
 
+def _image_fault(path):
+    """Why `path` is not a whole JPEG or PNG file, or None.
+
+    Reads the first 8 bytes and the last KiB only. A JPEG ends with its EOI marker (FF D9, a
+    pair that cannot occur inside the compressed data) and a PNG with its IEND chunk, so a
+    file cut short, the usual damage of an interrupted copy, is found without decoding.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        handle.seek(max(0, path.stat().st_size - _TAIL_BYTES))
+        tail = handle.read()
+    kind = next((kind for kind, magic in IMAGE_SIGNATURES.items() if head.startswith(magic)), None)
+    if kind is None:
+        return "not a JPEG or PNG image"
+    if IMAGE_END_MARKERS[kind] not in tail:
+        return f"a {kind} image cut short (no end marker)"
+    return None
+
+
 def _check_images(files):
-    unreadable = []
-    for path in files:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-        if not any(head.startswith(signature) for signature in IMAGE_SIGNATURES):
-            unreadable.append(str(path))
-    if unreadable:
-        shown = ", ".join(unreadable[:3]) + (" ..." if len(unreadable) > 3 else "")
+    faults = [(str(path), fault) for path in files if (fault := _image_fault(path))]
+    if faults:
+        shown = "; ".join(f"{path}: {fault}" for path, fault in faults[:3])
+        more = f" (and {len(faults) - 3} more)" if len(faults) > 3 else ""
         raise ValueError(
-            f"{len(unreadable)} file(s) in the image folder are not readable JPEG or PNG "
-            f"images: {shown}. Remove or convert them."
+            f"{len(faults)} file(s) in the image folder are not readable JPEG or PNG images: "
+            f"{shown}{more}. Remove, replace or convert them."
         )
 
 
@@ -157,6 +174,17 @@ def _class_folders(folder):
             f"The image folder {folder} has no classes: expected sub-folders (one per class) "
             f"holding {'/'.join(IMAGE_EXTENSIONS)} images, or train/ and validation/ folders "
             "of such class sub-folders."
+        )
+    empty = [name for name, files in images.items() if not files]
+    if empty:
+        raise ValueError(
+            f"Class folder(s) without images in {folder}: {', '.join(empty)}. Add images or "
+            "remove the folder: an empty class would never be predicted."
+        )
+    if len(images) < 2:
+        raise ValueError(
+            f"The image folder {folder} has one class ({next(iter(images))}); a classifier "
+            "needs at least 2 class sub-folders."
         )
     return images
 
@@ -181,8 +209,19 @@ def _load_folder(folder, validation_fraction, seed):
     validation = next((splits[name] for name in VALIDATION_SPLIT_NAMES if name in splits), None)
     if "train" in splits and validation is not None:
         root, validation_name = folder, validation.name
+        classes = {}
         for split in (splits["train"], validation):
-            _check_images([f for files in _class_folders(split).values() for f in files])
+            images = _class_folders(split)
+            classes[split.name] = sorted(images)
+            _check_images([f for files in images.values() for f in files])
+        if classes["train"] != classes[validation.name]:
+            only_train = sorted(set(classes["train"]) - set(classes[validation.name]))
+            only_validation = sorted(set(classes[validation.name]) - set(classes["train"]))
+            raise ValueError(
+                f"train/ and {validation.name}/ in {folder} must hold the same class folders: "
+                f"only in train/: {', '.join(only_train) or 'none'}; only in "
+                f"{validation.name}/: {', '.join(only_validation) or 'none'}."
+            )
     else:
         _check_images([f for files in _class_folders(folder).values() for f in files])
         root, validation_name = _split_folder(folder, validation_fraction, seed), "validation"
