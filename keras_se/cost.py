@@ -221,6 +221,42 @@ def count_macs(model):
     return macs, attention
 
 
+def activation_elements(model):
+    """Elements of every layer's output per image, summed: what a training step keeps for the
+    backward pass, at least. Nested models are counted layer by layer.
+
+    Example:
+    >>> inputs = keras.Input((8, 8, 16))
+    >>> x = keras.layers.Conv2D(32, 1)(inputs)
+    >>> activation_elements(keras.Model(inputs, keras.layers.ReLU()(x)))  # two 8x8x32 maps
+    4096
+    """
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += activation_elements(layer)
+        elif not isinstance(layer, keras.layers.InputLayer):
+            total += _size(_first_shape(layer.output)[1:])
+    return total
+
+
+def training_memory_bytes(model, batch_size, *, compute_bytes=4, optimizer_slots=1):
+    """A lower bound of one training step's memory: the float32 weights with their gradients
+    and `optimizer_slots` optimizer copies (1 for momentum SGD, 2 for Adam), and every layer's
+    output for `batch_size` images at `compute_bytes` per element (2 under mixed precision).
+
+    Example:
+    >>> inputs = keras.Input((8, 8, 16))
+    >>> model = keras.Model(inputs, keras.layers.Conv2D(32, 1)(inputs))  # 544 weights
+    >>> training_memory_bytes(model, batch_size=2)  # 544*4*3 + 2*2048*4
+    22912
+    """
+    weights = sum(_size(w.shape) for w in model.weights)
+    return weights * 4 * (2 + optimizer_slots) + batch_size * activation_elements(model) * (
+        compute_bytes
+    )
+
+
 def cost_report(model):
     """Trainable and total parameters and multiply-adds per image of a built model.
 

@@ -107,10 +107,12 @@ class TrainConfig:
     verbose: object = "auto"
 
     def __post_init__(self):
+        min_size = 1
         if isinstance(self.model, str):
             from keras_se.applications import model_entry
 
-            model_entry(self.model)  # an unknown name fails here, with the nearest one
+            # an unknown name fails here, with the nearest one
+            min_size = model_entry(self.model).min_size
         if not isinstance(self.model, str) and not callable(self.model):
             raise TypeError(f"`model` must be a model name or a callable, got {self.model!r}.")
         for name in ("dataset", "output_dir", "data_dir", "validation_split"):
@@ -118,9 +120,11 @@ class TrainConfig:
             if isinstance(value, str) and not value.strip():
                 # An empty path would mean the current folder: a run would write there.
                 raise ValueError(f"`{name}` must not be empty, got {value!r}.")
-        for name in ("epochs", "batch_size", "image_size", "steps_per_epoch"):
+        for name in ("epochs", "batch_size", "steps_per_epoch"):
             if name != "steps_per_epoch" or self.steps_per_epoch is not None:
                 _check_number(name, getattr(self, name), low=1, integer=True)
+        # The model's smallest input, before the run folder exists (a callable says at build).
+        _check_number("image_size", self.image_size, low=min_size, integer=True)
         _check_number("seed", self.seed, low=0, integer=True)
         for name, choices in (
             ("optimizer", OPTIMIZERS),

@@ -86,6 +86,36 @@ def _build_model(config, num_classes):
     return keras.Model(images, probabilities, name=backbone.name)
 
 
+def _check_memory(config, num_classes):
+    """On a CPU, refuse a model, image size and batch whose training step cannot fit in this
+    machine's memory (a lower bound: `cost.training_memory_bytes`), before any training.
+
+    GPU memory is not checked here: Keras' own out-of-memory error names the device.
+    """
+    import tensorflow as tf
+
+    from keras_se import cost
+    from keras_se.layers import common
+
+    available = common.physical_memory_bytes()
+    if available is None or tf.config.list_physical_devices("GPU"):
+        return
+    model = _build_model(config, num_classes)
+    needed = cost.training_memory_bytes(
+        model,
+        config.batch_size,
+        compute_bytes=2 if config.precision.startswith("mixed") else 4,
+        optimizer_slots=2 if config.optimizer == "adamw" else 1,
+    )
+    del model
+    if needed > available:
+        raise ValueError(
+            f"Training {config.model_name} on {config.image_size}x{config.image_size} images in "
+            f"batches of {config.batch_size} needs at least {needed / 2**30:.1f} GiB, and this "
+            f"machine has {available / 2**30:.1f} GiB: lower --image-size or --batch-size."
+        )
+
+
 def _optimizer(config, model, steps_per_epoch):
     total_steps = config.epochs * steps_per_epoch
     warmup_steps = round(config.warmup_epochs * steps_per_epoch)
@@ -225,6 +255,7 @@ def _run(config):
         raise ValueError(
             f"`batch_size` {config.batch_size} is larger than the {num_train} training images."
         )
+    _check_memory(config, splits.num_classes)
     pipeline = dict(
         image_size=config.image_size,
         batch_size=config.batch_size,
@@ -282,7 +313,11 @@ def _run(config):
             )
         backup = _backup(config, work_dir, xla)
         with strategy.scope():
-            initial_epoch, _ = backup.restore(model)
+            initial_epoch, history = backup.restore(model)
+        if initial_epoch:
+            # state.json is the commit point; the history files are rewritten from it, so a
+            # kill between the two writes leaves them one epoch behind only until this run.
+            write_history(work_dir, history)
         verbose = config.verbose if is_chief else 0
         epoch_log = EpochLog()
         start = time.perf_counter()

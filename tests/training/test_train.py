@@ -113,6 +113,13 @@ def test_a_finished_run_is_never_overwritten(digits_run, capsys):
         ({"model": "ResNet50"}, ValueError, r"plain twin ResNet50 is now called 'PlainResNet50'"),
         ({"model": 3}, TypeError, "`model` must be a model name or a callable"),
         ({"epochs": 0}, ValueError, r"`epochs` must be an integer in \[1, inf\), got 0"),
+        # Below the model's smallest input: refused before the run folder exists.
+        (
+            {"model": "SEInceptionV3", "image_size": 74},
+            ValueError,
+            r"`image_size` must be an integer in \[75, inf\), got 74",
+        ),
+        ({"model": "SEResNet18", "image_size": 31}, ValueError, r"in \[32, inf\), got 31"),
         ({"batch_size": 2.5}, ValueError, "`batch_size` must be an integer"),
         ({"optimizer": "lamb"}, ValueError, "`optimizer` must be one of sgd, adamw"),
         ({"precision": "float16"}, ValueError, "`precision` must be one of float32"),
@@ -146,6 +153,20 @@ def test_bad_arguments_fail_before_any_work(tmp_path, monkeypatch, options, erro
     with pytest.raises(error, match=message):
         job.train(**options)
     assert time.perf_counter() - start < 10
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_step_that_cannot_fit_in_memory_is_refused_before_the_run_folder(tmp_path):
+    """100000 px used to train for 105 s and end in an out-of-memory traceback. (The default
+    job, 32 px in batches of 64, passes the same check in every other training test.)"""
+    start = time.perf_counter()
+    with pytest.raises(
+        ValueError,
+        match=r"Training SEResNet18 on 100000x100000 images in batches of 64 needs at least "
+        r"\d+\.\d GiB, and this machine has \d+\.\d GiB: lower --image-size or --batch-size\.",
+    ):
+        job.train("SEResNet18", image_size=100000, output_dir=tmp_path / "run", verbose=0)
+    assert time.perf_counter() - start < 30
     assert not (tmp_path / "run").exists()
 
 
@@ -580,6 +601,22 @@ def test_multi_worker_training_with_two_processes(tmp_path, onednn):
     for a, b in zip(chief, other, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
     assert len(json.loads((tmp_path / "history.json").read_text())["loss"]) == 2
+
+
+def test_history_files_that_lag_the_checkpoint_are_rewritten_from_it(tmp_path):
+    """What a SIGKILL right after the last epoch's state.json, before the history files and
+    the model, leaves: the same command finishes the run with the history of the state."""
+    options = dict(output_dir=tmp_path, epochs=2, steps_per_epoch=2, augment=False, **SMALL_RUN)
+    job.train(SE_RESNET10, **options)
+    state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
+    (tmp_path / "model.keras").unlink()
+    lagging = {key: values[:1] for key, values in state["history"].items()}
+    (tmp_path / "history.json").write_text(json.dumps(lagging))
+    (tmp_path / "history.csv").write_text("epoch,loss\n1,9.9\n")
+    result = job.train(SE_RESNET10, **options)
+    assert result["resumed_from"] == 2
+    assert json.loads((tmp_path / "history.json").read_text()) == state["history"]
+    assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 2
 
 
 def test_a_killed_run_resumes_without_repeating_or_losing_epochs(tmp_path):
