@@ -29,7 +29,7 @@ import zipfile
 
 import keras
 
-from keras_se import atomic, requirements
+from keras_se import atomic, integrity, requirements
 from keras_se.export_check import CHECK_BATCH_SIZES, RUNTIMES, compare_with_keras
 
 FORMATS = ("onnx", "saved_model", "tflite")
@@ -168,6 +168,7 @@ def load_keras_file(path):
             f"`model` must be a Keras model saved as a `.keras` file (model.save('m.keras')), "
             f"got {str(path)!r}, which is not one."
         )
+    integrity.check(path, integrity.run_model_digest(path), "train it again or restore it")
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:

@@ -10,6 +10,7 @@ import pathlib
 
 import keras
 
+from keras_se import integrity
 from keras_se.atomic import atomic_path, write_text_atomically
 from keras_se.errors import JobFailed
 
@@ -77,10 +78,12 @@ class CrashSafeBackup(keras.callbacks.Callback):
         """The path of `state.json`."""
         return self.backup_dir / STATE_FILE
 
+    _remedy = "restore the file, or start the run again with --overwrite (overwrite=True)"
+
     def _damaged(self, path, cause):
         return ValueError(
             f"The checkpoint file {str(path)!r} is damaged ({cause}), so the run cannot resume; "
-            "restore the file, or start the run again with --overwrite (overwrite=True)."
+            f"{self._remedy}."
         )
 
     def read_state(self):
@@ -137,6 +140,10 @@ class CrashSafeBackup(keras.callbacks.Callback):
         if not weights.is_file():
             raise self._damaged(weights, "missing")
         try:
+            integrity.check(weights, state.get("weights_sha256"), self._remedy)
+        except ValueError as error:
+            raise ValueError(f"The run cannot resume: {error}") from None
+        try:
             model.load_weights(weights)
         except (OSError, ValueError) as error:  # h5py: OSError; Keras: ValueError
             cause = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -177,6 +184,7 @@ class CrashSafeBackup(keras.callbacks.Callback):
         state = {
             "epochs_done": epoch + 1,
             "weights": weights,
+            "weights_sha256": integrity.sha256(self.backup_dir / weights),
             "history": self.history,
             "run_config": self.run_config,
             **self.extra_state,

@@ -20,7 +20,7 @@ import time
 
 import keras
 
-from keras_se import atomic, requirements
+from keras_se import atomic, integrity, requirements
 from keras_se.training import checkpoint, distribute
 from keras_se.training.config import DEFAULT_WEIGHT_DECAY, TrainConfig
 from keras_se.training.records import EpochLog, plot_history, write_history
@@ -370,6 +370,7 @@ def _run(config):
         "images_per_second": images_per_second,
         "run_dir": str(work_dir),
         "model_path": str(work_dir / MODEL_FILE),
+        "model_sha256": integrity.sha256(work_dir / MODEL_FILE),
         "tensorflow": tf.__version__,
     }
     atomic.write_text_atomically(work_dir / "summary.json", json.dumps(result, indent=1))

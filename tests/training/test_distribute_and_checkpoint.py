@@ -195,10 +195,14 @@ def test_backup_restores_weights_optimizer_and_history(tmp_path):
 @pytest.mark.parametrize(
     ("damage", "match"),
     [
-        ("truncate the weights", r"/epoch-0002.weights.h5' is damaged \(.*truncated file"),
+        ("truncate the weights", r"resume: .*epoch-0002.weights.h5 changed after keras-se"),
+        # a checkpoint from before the digests: the weights file fails to load
+        ("truncate old weights", r"/epoch-0002.weights.h5' is damaged \(.*truncated file"),
         ("delete the weights", r"/epoch-0002.weights.h5' is damaged \(missing\)"),
         ("truncate the state", r"/state.json' is damaged \(not valid JSON: "),
         ("replace the state", r"/state.json' is damaged \(not a keras-se training state\)"),
+        # a valid file with other values: it would load silently
+        ("rewrite the weights", r"resume: .*epoch-0002.weights.h5 changed after keras-se wrote"),
     ],
 )
 def test_a_damaged_backup_is_refused_naming_the_file_and_the_way_out(damage, match, tmp_path):
@@ -206,10 +210,17 @@ def test_a_damaged_backup_is_refused_naming_the_file_and_the_way_out(damage, mat
     backup = checkpoint.CrashSafeBackup(tmp_path)
     model.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=2, verbose=0, callbacks=[backup])
     weights, state = tmp_path / "epoch-0002.weights.h5", tmp_path / "state.json"
-    if damage == "truncate the weights":
+    if damage.startswith("truncate") and damage.endswith("weights"):
         weights.write_bytes(weights.read_bytes()[:1000])
+        if damage == "truncate old weights":
+            old = json.loads(state.read_text())
+            del old["weights_sha256"]
+            state.write_text(json.dumps(old))
     elif damage == "delete the weights":
         weights.unlink()
+    elif damage == "rewrite the weights":
+        model.layers[0].kernel.assign(model.layers[0].kernel + 1.0)
+        model.save_weights(weights)  # a valid file, other values: only the digest tells
     elif damage == "truncate the state":
         state.write_text(state.read_text()[:40])
     else:

@@ -9,6 +9,7 @@ import math
 import os
 import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,6 +89,28 @@ def test_run_folder_holds_everything_a_person_needs(digits_run):
     state = json.loads((folder / "checkpoints" / "state.json").read_text())
     assert state["epochs_done"] == 6 and state["history"] == history
     assert result["images_per_second"] > 0 and result["train_seconds"] > 0
+
+
+def test_a_run_model_with_changed_bytes_is_refused_by_export(digits_run, tmp_path):
+    """4 KiB overwritten inside the weights of `model.keras`: the zip still opens and the
+    model used to load and export with outputs off by 0.89. Its digest in summary.json (the
+    SHA-256 of the file) now refuses it before Keras reads it."""
+    from keras_se import export, integrity
+
+    result, folder = digits_run
+    assert result["status"] == "finished"
+    assert result["model_sha256"] == integrity.sha256(folder / "model.keras")
+    for name in ("model.keras", "summary.json"):
+        shutil.copy(folder / name, tmp_path / name)
+    copy = tmp_path / "model.keras"
+    assert export.load_keras_file(copy).name == "se_resnet10"  # the negative control
+    data = bytearray(copy.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = bytes(4096)
+    copy.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"model.keras changed after keras-se wrote it"):
+        export.export(copy, tmp_path / "model.onnx", "onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "summary.json"]
 
 
 def test_a_finished_run_is_never_overwritten(digits_run, capsys):
