@@ -10,4 +10,11 @@ True
 
 
 class JobFailed(RuntimeError):
-    """The job ran and failed for a reason its message names (e.g. a diverged training run)."""
+    """The job ran and failed for a reason its message names (e.g. a diverged training run).
+
+    Example:
+    >>> raise JobFailed("Training diverged: the training loss became nan in epoch 3")
+    Traceback (most recent call last):
+    ...
+    keras_se.errors.JobFailed: Training diverged: the training loss became nan in epoch 3
+    """

@@ -26,7 +26,15 @@ CHUNK_BYTES = 1 << 20
 
 
 def sha256(path):
-    """The SHA-256 of the file at `path`, as 64 hex digits (read 1 MiB at a time)."""
+    """The SHA-256 of the file at `path`, as 64 hex digits (read 1 MiB at a time).
+
+    Example:
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "empty"
+    >>> _ = path.write_bytes(b"")
+    >>> sha256(path)[:16]
+    'e3b0c44298fc1c14'
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
@@ -38,6 +46,9 @@ def check(path, expected, remedy="restore it, or write it again"):
     """Raise ValueError if the file at `path` does not have the SHA-256 `expected`.
 
     `expected` None (a file written before keras-se recorded digests) passes.
+
+    Example:
+    >>> check("any/file/at/all", None)  # no digest recorded: nothing to check
     """
     if expected is None:
         return

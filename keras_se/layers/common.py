@@ -163,16 +163,22 @@ def check_floating_input(layer, inputs):
 
 
 def physical_memory_bytes():
-    """This machine's physical memory in bytes, or None where the OS does not say."""
+    """This machine's physical memory in bytes, or None where the OS does not say.
+
+    Example:
+    >>> physical_memory_bytes() > 2**20
+    True
+    """
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):  # not POSIX
         return None
 
 
-def check_weights_fit(owner, count, dtype="float32"):
-    """Raise before `count` weights of `dtype` are allocated if they exceed this machine's
-    physical memory (a width or class count typed with too many zeros).
+def check_weights_fit(owner, count):
+    """Raise before `count` float32 weights are allocated if they exceed this machine's
+    physical memory (a width or class count typed with too many zeros). keras-se's variables
+    are float32 under every policy it supports, mixed ones included.
 
     Example:
     >>> check_weights_fit("Dense(units=10**12)", 10**12)
@@ -180,8 +186,7 @@ def check_weights_fit(owner, count, dtype="float32"):
     ...
     ValueError: Dense(units=10**12) would need 3725.3 GiB for its weights; this machine has ...
     """
-    bits = int("".join(filter(str.isdigit, keras.backend.standardize_dtype(dtype))) or 8)
-    needed = count * bits // 8
+    needed = count * 4
     available = physical_memory_bytes()
     if available is not None and needed > available:
         raise ValueError(

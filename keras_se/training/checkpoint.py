@@ -18,7 +18,12 @@ STATE_FILE = "state.json"
 
 
 class TrainingDiverged(JobFailed):
-    """The loss (or another metric) stopped being a finite number: the run stopped there."""
+    """The loss (or another metric) stopped being a finite number: the run stopped there.
+
+    Example:
+    >>> issubclass(TrainingDiverged, JobFailed)  # so `keras-se train` exits with 1
+    True
+    """
 
 
 class CrashSafeBackup(keras.callbacks.Callback):
