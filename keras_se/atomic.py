@@ -12,6 +12,7 @@ import ctypes
 import errno
 import os
 import pathlib
+import secrets
 import shutil
 import tempfile
 
@@ -98,6 +99,48 @@ def save_model_atomically(model, path):
     """
     with atomic_path(path) as partial:
         model.save(partial)
+
+
+def link_atomically(link, target):
+    """Make `link` a symbolic link to `target` (a path relative to `link`'s folder), replacing
+    what `link` was in one atomic step: a reader follows the old link or the new one.
+
+    The training job commits each epoch by pointing `checkpoints/latest` at its folder.
+
+    Example:
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("epoch-1", "epoch-2"):
+    ...     (root / name).mkdir()
+    >>> link_atomically(root / "latest", "epoch-1")
+    >>> link_atomically(root / "latest", "epoch-2")
+    >>> os.readlink(root / "latest")
+    'epoch-2'
+    """
+    link = pathlib.Path(link)
+    partial = link.parent / f".{link.name}{PARTIAL_MARK}{secrets.token_hex(4)}"
+    os.symlink(target, partial)
+    try:
+        os.replace(partial, link)
+    finally:
+        partial.unlink(missing_ok=True)
+    _fsync_folder(link.parent)
+
+
+def fsync_tree(folder):
+    """Flush every file of `folder` (not recursive) and the folder itself to disk.
+
+    Example:
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "state.json").write_text("{}")
+    >>> fsync_tree(folder)
+    """
+    for path in pathlib.Path(folder).iterdir():
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb+") as handle:
+                os.fsync(handle.fileno())
+    _fsync_folder(folder)
 
 
 def remove_stale_partials(folder, name="*"):

@@ -1,20 +1,29 @@
 """Checkpoints of a training run that a crash (SIGKILL at any moment) cannot corrupt.
 
-Each epoch's weights and the `state.json` that points at them are written atomically
-(`keras_se.atomic`), so a killed run resumes from its last finished epoch.
+Each epoch is committed as one folder, `epoch-NNNN/`: the model and optimizer weights, the
+`state.json` that describes them (epochs done, history, digest) and any files the caller adds
+(the training job's history). The folder is written under a hidden temporary name, flushed to
+disk and renamed; then the symbolic link `latest` is pointed at it in one atomic rename, the
+commit. A reader that follows `latest` sees one whole epoch, never a mix of two.
 """
 
 import json
 import math
+import os
 import pathlib
+import shutil
+import tempfile
 
 import keras
 
 from keras_se import integrity
-from keras_se.atomic import atomic_path, write_text_atomically
+from keras_se.atomic import PARTIAL_MARK, fsync_tree, link_atomically, remove_stale_partials
 from keras_se.errors import JobFailed
 
+LATEST = "latest"
 STATE_FILE = "state.json"
+WEIGHTS_FILE = "model.weights.h5"
+_EPOCH_GLOB = "epoch-[0-9][0-9][0-9][0-9]*"
 
 
 class TrainingDiverged(JobFailed):
@@ -31,14 +40,17 @@ class CrashSafeBackup(keras.callbacks.Callback):
 
     Unlike `keras.callbacks.BackupAndRestore`, which overwrites its weights file in place and
     records the epoch in a second file, a SIGKILL at any moment leaves a consistent backup:
-    each epoch's weights (model and optimizer, so the learning-rate schedule continues) go to
-    a new `epoch-NNNN.weights.h5`, and only then does an atomically replaced `state.json`
-    point to them and record the epochs done and the history so far. Older weights files are
-    deleted afterwards. A run killed mid-epoch resumes at the start of that epoch; no
-    finished epoch is repeated or lost.
+    each epoch's weights (model and optimizer, so the learning-rate schedule continues), its
+    `state.json` (epochs done, history so far, the weights' SHA-256) and the caller's
+    `extra_files` go into a new folder `epoch-NNNN/`, and only then does the symbolic link
+    `latest` switch to it, in one atomic rename. Older epoch folders are deleted afterwards.
+    A run killed mid-epoch resumes at the start of that epoch; no finished epoch is repeated
+    or lost, and files committed together always agree.
 
     Call `restore(model)` after compiling and before `fit`, and pass the epochs it returns
-    as `fit(initial_epoch=...)`.
+    as `fit(initial_epoch=...)`. A backup in the layout of keras-se 0.x before per-epoch
+    folders (`state.json` and `epoch-NNNN.weights.h5` side by side) is restored and
+    rewritten in this layout.
 
     A loss or metric that is not finite stops `fit` at once (at the step where the loss
     became NaN or infinite); that epoch is not backed up, and `diverged` says where it
@@ -48,8 +60,9 @@ class CrashSafeBackup(keras.callbacks.Callback):
         backup_dir: folder of the backup (created at the first epoch's end).
         run_config: a JSON-serializable description of the run. Restoring a backup made by a
             different configuration raises ValueError instead of mixing two runs.
-        on_epoch_saved: optional `f(epochs_done, history)` called after each backup (the
-            training job writes its history files there).
+        extra_files: optional `f(folder, history)` that writes more files into each epoch's
+            folder before it is committed (the training job writes `history.json` and
+            `history.csv` there).
         extra_state: optional JSON-serializable dict saved in every `state.json` (the
             training job keeps its `--xla auto` choice there, so a resumed run makes the
             same one).
@@ -66,13 +79,15 @@ class CrashSafeBackup(keras.callbacks.Callback):
     >>> epochs_done, history = backup.restore(fresh)
     >>> epochs_done, len(history["loss"]), int(fresh.optimizer.iterations)
     (2, 2, 2)
+    >>> os.readlink(backup.backup_dir / "latest")
+    'epoch-0002'
     """
 
-    def __init__(self, backup_dir, run_config=None, on_epoch_saved=None, extra_state=None):
+    def __init__(self, backup_dir, run_config=None, extra_files=None, extra_state=None):
         super().__init__()
         self.backup_dir = pathlib.Path(backup_dir)
         self.run_config = run_config
-        self.on_epoch_saved = on_epoch_saved
+        self.extra_files = extra_files
         self.extra_state = dict(extra_state or {})
         self.history = {}
         self.diverged = None
@@ -80,7 +95,11 @@ class CrashSafeBackup(keras.callbacks.Callback):
 
     @property
     def state_path(self):
-        """The path of `state.json`."""
+        """The path of the committed `state.json` (`latest/state.json`)."""
+        return self.backup_dir / LATEST / STATE_FILE
+
+    @property
+    def _legacy_state_path(self):
         return self.backup_dir / STATE_FILE
 
     _remedy = "restore the file, or start the run again with --overwrite (overwrite=True)"
@@ -91,20 +110,33 @@ class CrashSafeBackup(keras.callbacks.Callback):
             f"{self._remedy}."
         )
 
+    def _committed_folder(self):
+        """The folder holding the committed `state.json`, or None when there is no backup."""
+        latest = self.backup_dir / LATEST
+        if latest.is_symlink():
+            if not latest.resolve().is_dir():
+                raise self._damaged(latest, f"it points to {os.readlink(latest)!r}, not a folder")
+            return latest.resolve()
+        return self.backup_dir if self._legacy_state_path.exists() else None
+
     def read_state(self):
-        """The last saved state as a dict, or None when there is no backup.
+        """The last committed state as a dict, or None when there is no backup.
 
         Raises:
             ValueError: `state.json` is not the JSON object this class writes.
         """
-        if not self.state_path.exists():
+        folder = self._committed_folder()
+        if folder is None:
             return None
+        path = folder / STATE_FILE
         try:
-            state = json.loads(self.state_path.read_text())
+            state = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise self._damaged(path, "missing") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise self._damaged(self.state_path, f"not valid JSON: {error}") from None
+            raise self._damaged(path, f"not valid JSON: {error}") from None
         if not isinstance(state, dict) or "epochs_done" not in state:
-            raise self._damaged(self.state_path, "not a keras-se training state")
+            raise self._damaged(path, "not a keras-se training state")
         return state
 
     def check_run_config(self):
@@ -139,9 +171,10 @@ class CrashSafeBackup(keras.callbacks.Callback):
         self.check_run_config()
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
+        folder = self._committed_folder()
         if not {"weights", "history"} <= set(state):
-            raise self._damaged(self.state_path, "not a keras-se training state")
-        weights = self.backup_dir / state["weights"]
+            raise self._damaged(folder / STATE_FILE, "not a keras-se training state")
+        weights = folder / state["weights"]
         if not weights.is_file():
             raise self._damaged(weights, "missing")
         try:
@@ -154,6 +187,10 @@ class CrashSafeBackup(keras.callbacks.Callback):
             cause = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise self._damaged(weights, cause) from None
         self.history = {key: list(values) for key, values in state["history"].items()}
+        self.set_model(model)
+        if folder == self.backup_dir:  # the layout before epoch folders: rewrite it
+            self._commit(state["epochs_done"])
+        self._remove_uncommitted()
         return state["epochs_done"], self.history
 
     def on_train_begin(self, logs=None):
@@ -182,21 +219,47 @@ class CrashSafeBackup(keras.callbacks.Callback):
             return
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        weights = f"epoch-{epoch + 1:04d}.weights.h5"
+        self._commit(epoch + 1)
+
+    def _commit(self, epochs_done):
+        """Write `epoch-NNNN/` under a temporary name, rename it, then point `latest` at it."""
+        name = f"epoch-{epochs_done:04d}"
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.backup_dir / weights) as partial:
-            self.model.save_weights(partial)
-        state = {
-            "epochs_done": epoch + 1,
-            "weights": weights,
-            "weights_sha256": integrity.sha256(self.backup_dir / weights),
-            "history": self.history,
-            "run_config": self.run_config,
-            **self.extra_state,
-        }
-        write_text_atomically(self.state_path, json.dumps(state, indent=1))
-        for old in self.backup_dir.glob("epoch-*.weights.h5"):
-            if old.name != weights:
-                old.unlink(missing_ok=True)
-        if self.on_epoch_saved is not None:
-            self.on_epoch_saved(epoch + 1, self.history)
+        partial = pathlib.Path(
+            tempfile.mkdtemp(prefix=f".{name}{PARTIAL_MARK}", dir=self.backup_dir)
+        )
+        try:
+            self.model.save_weights(partial / WEIGHTS_FILE)
+            state = {
+                "epochs_done": epochs_done,
+                "weights": WEIGHTS_FILE,
+                "weights_sha256": integrity.sha256(partial / WEIGHTS_FILE),
+                "history": self.history,
+                "run_config": self.run_config,
+                **self.extra_state,
+            }
+            (partial / STATE_FILE).write_text(json.dumps(state, indent=1))
+            if self.extra_files is not None:
+                self.extra_files(partial, self.history)
+            umask = os.umask(0)
+            os.umask(umask)
+            partial.chmod(0o777 & ~umask)  # mkdtemp makes it private
+            fsync_tree(partial)
+            folder = self.backup_dir / name
+            if folder.exists():  # renamed by a run killed before its commit
+                shutil.rmtree(folder)
+            os.replace(partial, folder)
+            link_atomically(self.backup_dir / LATEST, name)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        self._remove_uncommitted()
+
+    def _remove_uncommitted(self):
+        """Delete what the committed epoch replaced: older epoch folders, files of the old
+        layout and partial files of killed runs."""
+        current = os.readlink(self.backup_dir / LATEST)
+        for path in self.backup_dir.glob(_EPOCH_GLOB):
+            if path.name != current:
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        self._legacy_state_path.unlink(missing_ok=True)
+        remove_stale_partials(self.backup_dir)

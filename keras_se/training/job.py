@@ -6,8 +6,10 @@ momentum (or AdamW) on a cosine schedule with linear warm-up, backs up every epo
 killed run resumes where it stopped, and writes a run folder:
 
     model.keras          the trained model (takes RGB images in [0, 255]), written atomically
-    checkpoints/         the last epoch's weights and optimizer state, and state.json
-    history.json, .csv   loss, accuracy and learning rate per epoch (train and validation)
+    checkpoints/         the last epoch's folder (weights and optimizer state, state.json,
+                         history), committed atomically: `checkpoints/latest` points to it
+    history.json, .csv   loss, accuracy and learning rate per epoch (train and validation):
+                         links to the committed epoch's files, so they always agree with it
     curves.png           loss and accuracy curves
     logs/                TensorBoard event files
     summary.json         the final numbers, also printed at the end
@@ -28,6 +30,7 @@ from keras_se.training.xla_probe import choose_xla
 
 MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
+HISTORY_FILES = ("history.json", "history.csv")
 
 
 def _refuse_finished_run(config):
@@ -42,9 +45,19 @@ def _backup(config, work_dir, xla=None):
     return checkpoint.CrashSafeBackup(
         work_dir / CHECKPOINT_DIR,
         run_config=config.fingerprint(),
-        on_epoch_saved=lambda _, history: write_history(work_dir, history),
+        extra_files=write_history,
         extra_state={"xla": xla},
     )
+
+
+def _link_history(work_dir):
+    """Make the run folder's history files links to the committed epoch's, once there is one."""
+    if not (work_dir / CHECKPOINT_DIR / checkpoint.LATEST).is_symlink():
+        return
+    for name in HISTORY_FILES:
+        link = f"{CHECKPOINT_DIR}/{checkpoint.LATEST}/{name}"
+        if not (work_dir / name).is_symlink() or os.readlink(work_dir / name) != link:
+            atomic.link_atomically(work_dir / name, link)
 
 
 def _make_run_dir(folder):
@@ -262,14 +275,6 @@ def _run(config):
         num_classes=splits.num_classes,
         seed=config.seed,
     )
-    train_batches = data.make_pipeline(
-        splits.train,
-        training=True,
-        num_examples=num_train,
-        augment=config.augment,
-        flip=splits.flip,
-        **pipeline,
-    ).repeat()
     # Full, zero-weight-padded batches: no replica ever gets an empty batch (see make_pipeline).
     validation_batches = data.make_pipeline(
         splits.validation,
@@ -286,6 +291,8 @@ def _run(config):
         atomic.remove_stale_partials(folder)
     if config.overwrite:
         shutil.rmtree(work_dir / CHECKPOINT_DIR, ignore_errors=True)
+        for name in HISTORY_FILES:
+            (work_dir / name).unlink(missing_ok=True)
 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
@@ -313,11 +320,20 @@ def _run(config):
             )
         backup = _backup(config, work_dir, xla)
         with strategy.scope():
-            initial_epoch, history = backup.restore(model)
-        if initial_epoch:
-            # state.json is the commit point; the history files are rewritten from it, so a
-            # kill between the two writes leaves them one epoch behind only until this run.
-            write_history(work_dir, history)
+            initial_epoch, _ = backup.restore(model)
+        _link_history(work_dir)
+        # The batches from where the run stands: a resumed run reads what an uninterrupted
+        # one would have read (see make_pipeline's `start_batch`).
+        train_batches = data.make_pipeline(
+            splits.train,
+            training=True,
+            num_examples=num_train,
+            augment=config.augment,
+            flip=splits.flip,
+            start_batch=initial_epoch * steps_per_epoch,
+            stop_batch=max(config.epochs, initial_epoch + 1) * steps_per_epoch,
+            **pipeline,
+        )
         verbose = config.verbose if is_chief else 0
         epoch_log = EpochLog()
         start = time.perf_counter()
@@ -332,6 +348,7 @@ def _run(config):
                 epoch_log,
                 keras.callbacks.TensorBoard(work_dir / "logs", write_graph=False),
                 backup,
+                keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: _link_history(work_dir)),
             ],
             verbose=verbose,
         )

@@ -2,6 +2,7 @@
 
 import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -65,28 +66,16 @@ def test_pipeline_resizes_crops_normalizes_nothing_and_one_hot_encodes(digits):
     np.testing.assert_array_equal(images[..., 0], images[..., 2])  # grey repeated to RGB
     np.testing.assert_array_equal(tf.reduce_sum(labels, axis=1), np.ones(100))
 
-    training = data.make_pipeline(
-        digits.train,
-        image_size=32,
-        batch_size=64,
-        num_classes=10,
-        training=True,
-        num_examples=digits.num_train,
-        seed=3,
+    options = dict(image_size=32, batch_size=64, num_classes=10, training=True, seed=3)
+    training = data.make_pipeline(digits.train, num_examples=digits.num_train, **options)
+    assert len(training) == 1348 // 64  # one pass; the partial batch is dropped
+    two_passes = data.make_pipeline(
+        digits.train, num_examples=digits.num_train, stop_batch=2 * 21, **options
     )
-    assert len(training) == 1348 // 64  # the partial batch is dropped
-    first, second = (next(iter(training))[0].numpy() for _ in range(2))
-    assert not np.array_equal(first, second)  # reshuffled and re-augmented every epoch
-    again = data.make_pipeline(
-        digits.train,
-        image_size=32,
-        batch_size=64,
-        num_classes=10,
-        training=True,
-        num_examples=digits.num_train,
-        seed=3,
-    )
-    np.testing.assert_array_equal(next(iter(again))[0].numpy(), first)  # reproducible
+    batches = [images for images, _ in two_passes.as_numpy_iterator()]
+    assert len(batches) == 42
+    np.testing.assert_array_equal(batches[0], next(iter(training))[0])  # reproducible
+    assert not np.array_equal(batches[0], batches[21])  # reshuffled and re-augmented
 
 
 def test_full_batches_pad_validation_with_zero_weight_blanks(digits):
@@ -116,19 +105,29 @@ def test_full_batches_pad_validation_with_zero_weight_blanks(digits):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"training": True, "num_examples": 449}, "got training=True, num_examples=449"),
-        ({"training": False}, "got training=False, num_examples=-2"),
+        # full_batches pads validation batches and needs their number
+        (
+            {"full_batches": True, "training": True, "num_examples": 449},
+            "`full_batches` pads validation batches.*got training=True, num_examples=449",
+        ),
+        (
+            {"full_batches": True, "training": False},
+            "`full_batches` pads validation batches.*got training=False, num_examples=-2",
+        ),
+        # training batches are numbered over passes of a known size
+        ({"training": True}, r"need `num_examples` .* of at least `batch_size` 64, got -2"),
+        ({"training": True, "num_examples": 40}, r"at least `batch_size` 64, got 40"),
+        (
+            {"training": True, "num_examples": 449, "start_batch": -1},
+            r"0 <= start_batch < stop_batch, got -1 and",
+        ),
+        ({"training": True, "num_examples": 449, "start_batch": 5, "stop_batch": 5}, "5 and 5"),
     ],
 )
-def test_full_batches_need_validation_and_a_known_size(digits, options, message):
-    with pytest.raises(ValueError, match=f"`full_batches` pads validation batches.*{message}"):
+def test_bad_pipeline_options_are_refused(digits, options, message):
+    with pytest.raises(ValueError, match=message):
         data.make_pipeline(
-            digits.validation,
-            image_size=16,
-            batch_size=64,
-            num_classes=10,
-            full_batches=True,
-            **options,
+            digits.validation, image_size=16, batch_size=64, num_classes=10, **options
         )
 
 
@@ -285,3 +284,34 @@ def test_cache_is_filled_once_and_survives_a_peeking_iterator():
     next(peek)  # as Keras' fit does before its real pass
     labels = [int(i) for _, onehot in batches for i in np.argmax(onehot, axis=1)]
     assert labels == list(range(20)) and int(reads.numpy()) == 20
+
+
+def test_a_stream_from_any_batch_is_the_tail_of_the_stream_from_the_start():
+    """What a resumed run reads (`start_batch`) is what the uninterrupted run read there,
+    across pass boundaries and with random crops; each pass is shuffled anew."""
+    keras.utils.set_random_seed(0)  # a global seed of 0 once broke seeded passes
+    images = tf.cast(tf.reshape(tf.range(30 * 8 * 8) % 251, (30, 8, 8, 1)), tf.uint8)
+    dataset = tf.data.Dataset.from_tensor_slices((images, tf.range(30)))
+
+    def stream(start_batch, count):
+        batches = data.make_pipeline(
+            dataset,
+            image_size=6,
+            batch_size=4,
+            num_classes=30,
+            training=True,
+            num_examples=30,
+            start_batch=start_batch,
+            stop_batch=start_batch + count,
+        )
+        return list(batches.as_numpy_iterator())
+
+    whole = stream(0, 20)  # 7 batches per pass (30 // 4)
+    for start in (3, 9, 14):
+        for resumed, original in zip(stream(start, 20 - start), whole[start:], strict=True):
+            np.testing.assert_array_equal(resumed[0], original[0])
+            np.testing.assert_array_equal(resumed[1], original[1])
+    first_pass, second_pass = (
+        [label.argmax(-1).tolist() for _, label in whole[p * 7 : p * 7 + 7]] for p in (0, 1)
+    )
+    assert first_pass != second_pass  # reshuffled, not repeated

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import stat
 import types
 
@@ -174,9 +175,10 @@ def test_backup_restores_weights_optimizer_and_history(tmp_path):
     model = _small_model()
     backup = checkpoint.CrashSafeBackup(tmp_path, run_config={"run": 1})
     model.fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[backup])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0003.weights.h5", "state.json"]
-    # A file half-written by a killed backup is never read: state.json names the good one.
-    (tmp_path / ".epoch-0004.partial-x.weights.h5").write_bytes(b"\x89HDF")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0003", "latest"]
+    # A folder half-written by a killed backup is never read, and goes at the next restore.
+    (tmp_path / ".epoch-0004.partial-x").mkdir()
+    (tmp_path / ".epoch-0004.partial-x" / "model.weights.h5").write_bytes(b"\x89HDF")
     restored = _small_model()
     again = checkpoint.CrashSafeBackup(tmp_path, run_config={"run": 1})
     epochs_done, history = again.restore(restored)
@@ -188,28 +190,53 @@ def test_backup_restores_weights_optimizer_and_history(tmp_path):
         strict=True,
     ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0003", "latest"]
     with pytest.raises(ValueError, match="belongs to another run configuration"):
         checkpoint.CrashSafeBackup(tmp_path, run_config={"run": 2}).restore(_small_model())
+
+
+def test_a_backup_in_the_layout_before_epoch_folders_resumes_and_is_rewritten(tmp_path):
+    """keras-se 0.x kept `state.json` and `epoch-NNNN.weights.h5` side by side. Such a backup
+    (made here from a new one) restores the same weights, digest checked, and leaves the
+    folder in today's layout."""
+    model = _small_model()
+    backup = checkpoint.CrashSafeBackup(tmp_path)
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=2, verbose=0, callbacks=[backup])
+    state = json.loads((tmp_path / "latest" / "state.json").read_text())
+    os.replace(tmp_path / "latest" / "model.weights.h5", tmp_path / "epoch-0002.weights.h5")
+    (tmp_path / "state.json").write_text(json.dumps({**state, "weights": "epoch-0002.weights.h5"}))
+    shutil.rmtree(tmp_path / "epoch-0002")
+    (tmp_path / "latest").unlink()
+    restored = _small_model()
+    assert checkpoint.CrashSafeBackup(tmp_path).restore(restored)[0] == 2
+    for a, b in zip(model.weights, restored.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0002", "latest"]
+    assert (
+        json.loads((tmp_path / "latest" / "state.json").read_text())["history"] == state["history"]
+    )
 
 
 @pytest.mark.parametrize(
     ("damage", "match"),
     [
-        ("truncate the weights", r"resume: .*epoch-0002.weights.h5 changed after keras-se"),
+        ("truncate the weights", r"resume: .*epoch-0002/model.weights.h5 changed after keras-se"),
         # a checkpoint from before the digests: the weights file fails to load
-        ("truncate old weights", r"/epoch-0002.weights.h5' is damaged \(.*truncated file"),
-        ("delete the weights", r"/epoch-0002.weights.h5' is damaged \(missing\)"),
-        ("truncate the state", r"/state.json' is damaged \(not valid JSON: "),
-        ("replace the state", r"/state.json' is damaged \(not a keras-se training state\)"),
+        ("truncate old weights", r"epoch-0002/model.weights.h5' is damaged \(.*truncated file"),
+        ("delete the weights", r"epoch-0002/model.weights.h5' is damaged \(missing\)"),
+        ("truncate the state", r"epoch-0002/state.json' is damaged \(not valid JSON: "),
+        ("replace the state", r"epoch-0002/state.json' is damaged \(not a keras-se training st"),
+        ("delete the state", r"epoch-0002/state.json' is damaged \(missing\)"),
+        ("delete the epoch", r"/latest' is damaged \(it points to 'epoch-0002', not a folder\)"),
         # a valid file with other values: it would load silently
-        ("rewrite the weights", r"resume: .*epoch-0002.weights.h5 changed after keras-se wrote"),
+        ("rewrite the weights", r"resume: .*epoch-0002/model.weights.h5 changed after keras-se"),
     ],
 )
 def test_a_damaged_backup_is_refused_naming_the_file_and_the_way_out(damage, match, tmp_path):
     model = _small_model()
     backup = checkpoint.CrashSafeBackup(tmp_path)
     model.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=2, verbose=0, callbacks=[backup])
-    weights, state = tmp_path / "epoch-0002.weights.h5", tmp_path / "state.json"
+    weights, state = tmp_path / "latest" / "model.weights.h5", tmp_path / "latest" / "state.json"
     if damage.startswith("truncate") and damage.endswith("weights"):
         weights.write_bytes(weights.read_bytes()[:1000])
         if damage == "truncate old weights":
@@ -221,6 +248,10 @@ def test_a_damaged_backup_is_refused_naming_the_file_and_the_way_out(damage, mat
     elif damage == "rewrite the weights":
         model.layers[0].kernel.assign(model.layers[0].kernel + 1.0)
         model.save_weights(weights)  # a valid file, other values: only the digest tells
+    elif damage == "delete the state":
+        state.unlink()
+    elif damage == "delete the epoch":
+        shutil.rmtree(tmp_path / "epoch-0002")
     elif damage == "truncate the state":
         state.write_text(state.read_text()[:40])
     else:
@@ -246,7 +277,7 @@ def test_a_diverging_fit_stops_at_once_and_keeps_the_last_finite_epoch(tmp_path)
     assert backup.diverged.endswith("of epoch 2")
     state = backup.read_state()
     assert state["epochs_done"] == 1 and all(np.isfinite(state["history"]["loss"]))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001.weights.h5", "state.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001", "latest"]
     # the negative control: the same run without the explosion finishes all five epochs
     healthy = checkpoint.CrashSafeBackup(tmp_path / "healthy")
     _small_model().fit(x, y, epochs=5, batch_size=4, verbose=0, callbacks=[healthy])

@@ -86,7 +86,17 @@ def test_run_folder_holds_everything_a_person_needs(digits_run):
     events = [p for p in (folder / "logs").rglob("events.out.tfevents.*")]
     assert {p.parent.name for p in events} == {"train", "validation"}
     assert json.loads((folder / "summary.json").read_text()) == json.loads(json.dumps(result))
-    state = json.loads((folder / "checkpoints" / "state.json").read_text())
+    # One committed epoch folder; the history files are its own (links), so they agree.
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["epoch-0006", "latest"]
+    assert sorted(p.name for p in (folder / "checkpoints" / "latest").iterdir()) == [
+        "history.csv",
+        "history.json",
+        "model.weights.h5",
+        "state.json",
+    ]
+    for name in ("history.json", "history.csv"):
+        assert os.readlink(folder / name) == f"checkpoints/latest/{name}"
+    state = _committed(folder)
     assert state["epochs_done"] == 6 and state["history"] == history
     assert result["images_per_second"] > 0 and result["train_seconds"] > 0
 
@@ -194,6 +204,7 @@ def test_a_step_that_cannot_fit_in_memory_is_refused_before_the_run_folder(tmp_p
 
 
 def test_a_backup_of_other_settings_is_not_resumed(tmp_path):
+    # (the layout before epoch folders, which is still read)
     state = tmp_path / "run" / "checkpoints" / "state.json"
     state.parent.mkdir(parents=True)
     fingerprint = job.TrainConfig(model="SEResNet18", epochs=6).fingerprint()
@@ -258,7 +269,7 @@ def test_a_resumed_auto_run_keeps_the_xla_choice_it_started_with(tmp_path):
     options = dict(epochs=1, steps_per_epoch=2, batch_size=32, augment=False, verbose=0)
     first = job.train(SE_RESNET10, output_dir=tmp_path, **options)
     assert set(first["xla_probe_seconds_per_step"]) == {"graph", "xla"}
-    state_path = tmp_path / "checkpoints" / "state.json"
+    state_path = tmp_path / "checkpoints" / "latest" / "state.json"
     state = json.loads(state_path.read_text())
     assert state["xla"] == first["xla"]
     # Pretend the first run chose the other mode and was killed before saving its model.
@@ -373,8 +384,7 @@ def test_a_full_disk_stops_the_run_without_losing_the_last_checkpoint(tmp_path, 
         with pytest.raises(OSError) as error:
             job.train(SE_RESNET10, output_dir=run_dir, **options)
         assert error.value.errno == errno.ENOSPC
-        state = json.loads((run_dir / "checkpoints" / "state.json").read_text())
-        assert state["epochs_done"] == 1
+        assert _committed(run_dir)["epochs_done"] == 1
         assert not list(run_dir.rglob(".*.partial-*")) and not (run_dir / "model.keras").exists()
         if grow is None:
             monkeypatch.undo()
@@ -612,59 +622,96 @@ def test_multi_worker_training_with_two_processes(tmp_path, onednn):
     assert len(json.loads((tmp_path / "history.json").read_text())["loss"]) == 2
 
 
-def test_history_files_that_lag_the_checkpoint_are_rewritten_from_it(tmp_path):
-    """What a SIGKILL right after the last epoch's state.json, before the history files and
-    the model, leaves: the same command finishes the run with the history of the state."""
-    options = dict(output_dir=tmp_path, epochs=2, steps_per_epoch=2, augment=False, **SMALL_RUN)
-    job.train(SE_RESNET10, **options)
-    state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
-    (tmp_path / "model.keras").unlink()
-    lagging = {key: values[:1] for key, values in state["history"].items()}
-    (tmp_path / "history.json").write_text(json.dumps(lagging))
-    (tmp_path / "history.csv").write_text("epoch,loss\n1,9.9\n")
-    result = job.train(SE_RESNET10, **options)
-    assert result["resumed_from"] == 2
-    assert json.loads((tmp_path / "history.json").read_text()) == state["history"]
-    assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 2
+def _committed(run_dir):
+    """The committed epoch of a run folder (`latest/state.json`): None before the first."""
+    state = run_dir / "checkpoints" / "latest" / "state.json"
+    return json.loads(state.read_text()) if state.exists() else None
 
 
-def test_a_killed_run_resumes_without_repeating_or_losing_epochs(tmp_path):
-    options = {"output_dir": str(tmp_path), "epochs": 4, "steps_per_epoch": 4, **SMALL_RUN}
-    argv = [sys.executable, str(JOB), json.dumps(options)]
-    state_file = tmp_path / "checkpoints" / "state.json"
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and process.poll() is None:
-            if state_file.exists() and json.loads(state_file.read_text())["epochs_done"] >= 2:
+def _start_job(options, *flags):
+    """tests/training_job.py in a fresh process, stdout and stderr merged into one pipe."""
+    argv = [sys.executable, str(JOB), json.dumps(options), "--deterministic", *flags]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_run_killed_at_five_moments_ends_as_the_uninterrupted_run(tmp_path):
+    """Real SIGKILLs, one after another on the same run folder: three at the named moments of
+    an epoch's commit (its weights half written; its folder renamed but `latest` not switched;
+    `latest` switched and nothing after), then two at random moments (a random training step
+    and a random delay after it, which can land in validation or a commit). Each time the same
+    command resumes from the last committed epoch; the run then ends with the weights and
+    history of the same run uninterrupted (TensorFlow's op determinism on), because a resumed
+    run also reads the input stream from where the killed one stood (augmentation included).
+    Partial files of the kills are removed, and other files are left alone."""
+    options = {"epochs": 4, "steps_per_epoch": 3, "seed": 5, **SMALL_RUN}
+    straight = _start_job({**options, "output_dir": str(tmp_path / "straight")})
+    output = straight.communicate(timeout=300)[0]
+    assert straight.returncode == 0, output[-3000:]
+    run = tmp_path / "resumed"
+    killed_options = {**options, "output_dir": str(run)}
+    seen = {}
+    for moment in ("writing:1", "renamed:1", "committed:2"):
+        process = _start_job(killed_options, "--kill", moment)
+        output = process.communicate(timeout=300)[0]
+        assert process.returncode == -signal.SIGKILL, output[-3000:]
+        state = _committed(run)
+        history = json.loads((run / "history.json").read_text()) if state else None
+        seen[moment] = {
+            "epochs_done": state and state["epochs_done"],
+            "folders": sorted(p.name for p in (run / "checkpoints").glob("epoch-*")),
+            "history_epochs": history and len(history["loss"]),
+        }
+    assert seen == {
+        # a half-written weights file is never committed: nothing to resume yet
+        "writing:1": {"epochs_done": None, "folders": [], "history_epochs": None},
+        "renamed:1": {"epochs_done": None, "folders": ["epoch-0001"], "history_epochs": None},
+        # the history files are the committed epoch's, before anything else has happened
+        "committed:2": {
+            "epochs_done": 2,
+            "folders": ["epoch-0001", "epoch-0002"],
+            "history_epochs": 2,
+        },
+    }
+    rng = np.random.default_rng(20)
+    for first, last in ((7, 9), (10, 11)):  # steps of epoch 3, then of epoch 4 (12 in all)
+        target, delay = f"STEP {rng.integers(first, last + 1)}", rng.uniform(0, 0.5)
+        process = _start_job(killed_options, "--report-steps")
+        output = []
+        for line in process.stdout:
+            output.append(line)
+            if line.strip() == target:
+                time.sleep(delay)
+                process.kill()
                 break
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
-    killed = json.loads(state_file.read_text())
-    assert 2 <= killed["epochs_done"] < 4 and not (tmp_path / "model.keras").exists()
-    # What a kill in the middle of a write leaves (kept whatever the kill moment was).
+        process.wait(timeout=60)
+        assert process.returncode == -signal.SIGKILL, "".join(output)[-3000:]
+    # What a kill in the middle of a write leaves (kept whatever the kill moments were).
     stale = [
-        tmp_path / "checkpoints" / ".epoch-0003.partial-k1ll.weights.h5",
-        tmp_path / ".model.partial-k1ll.keras",
+        run / "checkpoints" / ".epoch-0004.partial-k1ll" / "model.weights.h5",
+        run / ".model.partial-k1ll.keras",
     ]
     for path in stale:
+        path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"half a file")
-    kept = tmp_path / "notes.partial-not-hidden.txt"  # not one of keras-se's partial files
+    kept = run / "notes.partial-not-hidden.txt"  # not one of keras-se's partial files
     kept.write_text("mine")
-
-    code, result, output = _run_job(options)  # the same command again
-    assert code == 0, output
-    assert result["resumed_from"] == killed["epochs_done"]
+    resumed_from = _committed(run)["epochs_done"]
+    process = _start_job(killed_options)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, output[-3000:]
+    result = json.loads(next(x for x in output.splitlines() if x.startswith("RESULT "))[7:])
+    assert result["resumed_from"] == resumed_from >= 2
     assert not any(path.exists() for path in stale) and kept.read_text() == "mine"
-    assert not list(tmp_path.rglob(".*.partial-*"))
-    history = json.loads((tmp_path / "history.json").read_text())
+    assert not list(run.rglob(".*.partial-*"))
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0004", "latest"]
+    folders = (tmp_path / "straight", run)
+    weights = [
+        keras.saving.load_model(f / "model.keras", safe_mode=True).get_weights() for f in folders
+    ]
+    for original, resumed in zip(*weights, strict=True):
+        np.testing.assert_allclose(resumed, original, atol=1e-6)
+    straight_history, history = (json.loads((f / "history.json").read_text()) for f in folders)
+    assert sorted(history) == sorted(straight_history)
     assert all(len(values) == 4 for values in history.values())
-    for key, values in killed["history"].items():  # the finished epochs are kept as they were
-        assert history[key][: killed["epochs_done"]] == values
-    assert keras.saving.load_model(tmp_path / "model.keras", safe_mode=True).output_shape == (
-        None,
-        10,
-    )
+    for key, values in straight_history.items():
+        np.testing.assert_allclose(history[key], values, rtol=1e-6, err_msg=key)
