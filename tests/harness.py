@@ -72,6 +72,20 @@ def check_output_shape(layer, x, expected_shape):
     assert tuple(symbolic.shape) == (None, *tuple(expected_shape)[1:])
 
 
+def check_other_layout_refused(layer, x):
+    """Built, the layer refuses the same feature maps in the other data format, naming the
+    channel axis and the count it was built for (its first call cannot tell them apart).
+    Inputs whose two candidate channel axes have the same size are not informative; the
+    layer tests use none."""
+    first = layer.data_format == "channels_first"
+    axis = 1 if first else x.ndim - 1
+    other = np.moveaxis(x, axis, -1 if first else 1)
+    assert other.shape[axis] != x.shape[axis], "use an input whose layouts differ"
+    spec_axis = 1 if first else -1
+    with pytest.raises(ValueError, match=f"expected axis {spec_axis} of input shape to have value"):
+        layer(other)
+
+
 def check_empty_batch(layer, x, expected_shape):
     """A batch of zero examples gives zero outputs of the expected shape (a replica of a
     distributed evaluation can receive one; TensorFlow's oneDNN convolutions get it wrong)."""
@@ -237,6 +251,7 @@ def run_layer_test(make_layer, x, expected_shape, tmp_path, mixed_precision_tole
     """
     layer = make_layer()
     check_output_shape(layer, x, expected_shape)
+    check_other_layout_refused(layer, x)
     check_empty_batch(layer, x, expected_shape)
     check_config_round_trip(layer, x)
     check_sequential_and_functional(make_layer, x)

@@ -222,6 +222,23 @@ def check_feature_map(layer_name, input_shape, data_format):
     return int(channels)
 
 
+def feature_map_spec(input_shape, data_format):
+    """The `keras.InputSpec` a built layer keeps: the rank and channel count it was built for.
+
+    A later call with another layout is refused by Keras ("expected axis 1 of input shape to
+    have value 64"), as for Keras' convolutions; the first call cannot tell a channels_last
+    tensor from a channels_first one by its shape.
+
+    Example:
+    >>> feature_map_spec((None, 8, 8, 64), "channels_last").axes
+    {-1: 64}
+    """
+    return keras.InputSpec(
+        ndim=len(input_shape),
+        axes={channel_axis(data_format): input_shape[channel_axis(data_format)]},
+    )
+
+
 def spatial_axes(rank, data_format):
     """The spatial axes of a feature map of `rank` (batch first) in `data_format`."""
     channels = channel_axis(data_format) % rank

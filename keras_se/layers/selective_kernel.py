@@ -297,6 +297,7 @@ class SelectiveKernel(keras.layers.Layer):
         self.attention_reduce.build((None, filters))
         self.attention_norm.build((None, self.attention_channels_))
         self.attention_select.build((None, self.attention_channels_))
+        self.input_spec = common.feature_map_spec(input_shape, self.data_format)
 
     def call(self, inputs, training=None):
         common.check_floating_input(self, inputs)

@@ -156,6 +156,7 @@ class SqueezeExcite(keras.layers.Layer):
                     dtype=gate_dtype,
                     autocast=False,
                 )
+        self.input_spec = common.feature_map_spec(input_shape, self.data_format)
 
     def _channel_gate(self, inputs):
         rank = len(inputs.shape)
