@@ -107,6 +107,7 @@ def SEInceptionV3(
         name=name,
         default_size=299,
         min_size=75,
+        head_features=lambda: 2048,
     )
 
 
@@ -170,6 +171,7 @@ def SEInceptionResNetV2(
         name=name,
         default_size=299,
         min_size=75,
+        head_features=lambda: 1536,
         replace={"CustomScaleLayer": lambda config: ScaledResidual(**config)},
     )
 

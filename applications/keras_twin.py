@@ -119,6 +119,7 @@ def se_twin(
     name,
     default_size,
     min_size,
+    head_features,
     se_options=None,
     replace=None,
     **plain_options,
@@ -130,13 +131,15 @@ def se_twin(
     re-creates it on the real input with an SE layer named `attention_name(layer_name)` after
     every layer for which that returns a name. Depthwise convolutions become keras-se's
     `DepthwiseConv2D` (the same layer and weights, fast where XLA compiles it on the CPU).
+    `head_features(**plain_options)` is the width `plain` gives its classifier: the
+    classifier is checked against the machine's memory before `plain` allocates it.
 
     Example:
     >>> twin = se_twin(
     ...     keras.applications.MobileNet, attention_name=se_after("(conv_pw_13)_relu", "{}_se"),
     ...     reduction_ratio=16, include_top=False, weights=None, input_tensor=None,
     ...     input_shape=(64, 64, 3), pooling="avg", classes=1000, classifier_activation=None,
-    ...     name="mobilenet_last_se", default_size=224, min_size=32)
+    ...     name="mobilenet_last_se", default_size=224, min_size=32, head_features=lambda: 1024)
     >>> [layer.name for layer in twin.layers][-2:]
     ['conv_pw_13_se', 'global_average_pooling2d']
     """
@@ -149,6 +152,8 @@ def se_twin(
     )
     common.check_number("reduction_ratio", reduction_ratio)
     _check_plain_options(**plain_options)
+    if include_top:
+        signature.check_classifier_fits(classes, head_features(**plain_options))
     inputs, images = signature.model_input(
         input_tensor,
         input_shape,

@@ -9,6 +9,8 @@ import keras
 from keras_se.applications import keras_twin
 from keras_se.applications.registry import register_model
 
+from keras_se.layers import make_divisible
+
 
 @register_model(family="mobilenet", attention="se", plain_twin="PlainMobileNet")
 def SEMobileNet(
@@ -98,6 +100,8 @@ def _mobilenet(attention_name, reduction_ratio=16, **arguments):
         reduction_ratio=reduction_ratio,
         default_size=224,
         min_size=32,
+        # keras.applications.MobileNet: the last pointwise convolution has int(1024 alpha)
+        head_features=lambda alpha, **_: int(1024 * alpha),
         **arguments,
     )
 
@@ -162,5 +166,7 @@ def SEMobileNetV2(
         name=name,
         default_size=224,
         min_size=32,
+        # keras.applications.MobileNetV2: 1280 features, widened (to a multiple of 8) only
+        head_features=lambda alpha: 1280 if alpha <= 1.0 else make_divisible(1280 * alpha, 8),
         alpha=alpha,
     )

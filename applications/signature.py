@@ -175,6 +175,21 @@ def model_input(input_tensor, input_shape, *, include_top, default_size, min_siz
     return sources[0] if len(sources) == 1 else sources, input_tensor
 
 
+def check_classifier_fits(classes, features):
+    """Raise before a `classes`-way classifier on `features` features is allocated if its
+    weights exceed this machine's memory (`classes=10**9`).
+
+    Example:
+    >>> check_classifier_fits(10**12, 2048)
+    Traceback (most recent call last):
+    ...
+    ValueError: The classifier (1000000000000 classes from 2048 features) would need ...
+    """
+    common.check_weights_fit(
+        f"The classifier ({classes} classes from {features} features)", (features + 1) * classes
+    )
+
+
 def classifier_head(x, *, include_top, pooling, classes, classifier_activation, dropout_rate=0.0):
     """Global pooling and, with `include_top`, dropout and the `predictions` Dense layer.
 
@@ -195,10 +210,6 @@ def classifier_head(x, *, include_top, pooling, classes, classifier_activation, 
     if include_top:
         if dropout_rate:
             x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
-        features = x.shape[-1]
-        common.check_weights_fit(
-            f"The classifier ({classes} classes from {features} features)",
-            (features + 1) * classes,
-        )
+        check_classifier_fits(classes, x.shape[-1])
         x = keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     return x

@@ -348,13 +348,16 @@ def run_model_test(constructor, min_size, directory, classes=4, **options):
     The model is built at its smallest input size (`min_size` square; one pixel less is
     refused) with a `classes`-way head, so that every constructor, SENet-154 included, runs
     on a CPU in seconds. `options` are more constructor arguments (e.g. MobileNet's `alpha`).
-    Checks: input size refusal, output shapes, the config round trip through a `.keras`
-    file, channels_first, mixed precision, and a short `fit` that lowers the loss and
-    changes every trainable weight.
+    Checks: input size refusal, a classifier too large for the machine refused before it is
+    allocated (naming the width the built model's head really has), output shapes, the
+    config round trip through a `.keras` file, channels_first, mixed precision, and a short
+    `fit` that lowers the loss and changes every trainable weight.
     """
     small = min_size - 1
     with pytest.raises(ValueError, match=f"at least {min_size}x{min_size}"):
         constructor(input_shape=(small, small, 3), classes=classes, **options)
+    with pytest.raises(ValueError, match=r"classifier \(1000000000000 classes from") as refused:
+        constructor(input_shape=(min_size, min_size, 3), classes=10**12, **options)
 
     def make_model(**shape):
         return constructor(classes=classes, **shape, **options)
@@ -363,6 +366,8 @@ def run_model_test(constructor, min_size, directory, classes=4, **options):
     x = random_batch((8, min_size, min_size, 3), seed=7)
     model = make_model(input_shape=x.shape[1:])
     randomize_statistics(model)  # so that the comparisons below see every BatchNorm
+    head = next(layer for layer in reversed(model.layers) if layer.weights)  # the classifier
+    assert f"from {head.kernel.shape[-2]} features" in str(refused.value)
     check_model_output(model, x[:2], classes)
     check_model_file_round_trip(model, x[:2], directory)
     check_model_channels_first(make_model, model, x[:2])

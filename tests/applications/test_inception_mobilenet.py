@@ -225,6 +225,11 @@ def test_each_family_loads_in_a_fresh_process_with_safe_mode(tmp_path):
         ("SEMobileNetV2", dict(alpha=0.0), "`alpha` must be a finite number > 0, got 0.0"),
         ("SEMobileNet", dict(dropout=1.5), r"`dropout` must be a number in \[0, 1\), got 1.5"),
         ("PlainMobileNet", dict(depth_multiplier=0), "`depth_multiplier` must be >= 1"),
+        # the Keras templates allocate their classifier first: it is checked before them
+        # (the widths are those of the built models' heads, as run_model_test checks at 1.0)
+        ("SEMobileNet", dict(alpha=0.5, classes=10**9), r"classes from 512 features\) would"),
+        ("SEMobileNetV2", dict(alpha=1.4, classes=10**9), r"classes from 1792 features\)"),
+        ("SEMobileNetV2", dict(alpha=0.35, classes=10**9), r"classes from 1280 features\)"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(name, kwargs, match):

@@ -394,6 +394,38 @@ def test_a_full_disk_stops_the_run_without_losing_the_last_checkpoint(tmp_path, 
         assert result["resumed_from"] == 1 and result["status"] == "finished"
 
 
+def test_a_run_folder_made_read_only_mid_run_is_one_line_and_exit_code_1(
+    tmp_path, monkeypatch, capsys
+):
+    """`checkpoints/` turns read-only at epoch 2's commit (bind-mounted read-only onto itself;
+    simulated where this process cannot mount): `keras-se train` says so in one line with
+    exit code 1 (it used to print a PermissionError traceback), and epoch 1 stays committed."""
+    train, commit = job.train, checkpoint.CrashSafeBackup._commit
+    monkeypatch.setattr(job, "train", lambda **options: train(**{**options, "model": SE_RESNET10}))
+    run_dir, mounts = tmp_path / "run", []
+
+    def commit_read_only(backup, epochs_done):
+        if epochs_done == 2:
+            folder = str(backup.backup_dir)
+            if subprocess.run(["mount", "--bind", folder, folder]).returncode == 0:
+                mounts.append(folder)
+            remount = ["mount", "-o", "remount,bind,ro", folder]
+            if not mounts or subprocess.run(remount).returncode != 0:
+                raise OSError(errno.EROFS, "Read-only file system", folder)
+        commit(backup, epochs_done)
+
+    monkeypatch.setattr(checkpoint.CrashSafeBackup, "_commit", commit_read_only)
+    argv = ["train", "--output", str(run_dir), "--epochs", "2", "--steps-per-epoch", "2"]
+    try:
+        assert cli.main([*argv, "--batch-size", "32", "--xla", "off", "--no-augment"]) == 1
+    finally:
+        for folder in mounts:
+            subprocess.run(["umount", "-l", folder], check=False)
+    err = capsys.readouterr().err
+    assert err.startswith("keras-se train: Read-only file system") and err.count("\n") == 1
+    assert _committed(run_dir)["epochs_done"] == 1
+
+
 def test_environment_faults_are_one_line_and_exit_code_1(monkeypatch, capsys):
     def full_disk(**_):
         raise OSError(errno.ENOSPC, "No space left on device", "runs/x/checkpoints/state.json")
