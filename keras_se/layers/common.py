@@ -239,6 +239,24 @@ def feature_map_spec(input_shape, data_format):
     )
 
 
+def freeze_built_parts(layer):
+    """Make the sublayers and weights that `layer.build` created follow `trainable=False`.
+
+    A frozen layer saved to `.keras` comes back through `from_config(trainable=False)`,
+    before `build` creates its sublayers and weights, which Keras makes trainable. Setting
+    `layer.trainable = False` again does not reach them: TensorFlow's attribute tracking
+    skips an assignment of the value an attribute already has, so this calls Keras' setter.
+
+    Example:
+    >>> from keras_se import SqueezeExcite
+    >>> se = SqueezeExcite(ratio=4, trainable=False)
+    >>> se.build((None, 6, 6, 8))  # calls freeze_built_parts
+    >>> [variable.trainable for variable in se.weights]
+    [False, False, False, False]
+    """
+    keras.layers.Layer.trainable.fset(layer, False)
+
+
 def spatial_axes(rank, data_format):
     """The spatial axes of a feature map of `rank` (batch first) in `data_format`."""
     channels = channel_axis(data_format) % rank

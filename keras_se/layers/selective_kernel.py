@@ -298,6 +298,8 @@ class SelectiveKernel(keras.layers.Layer):
         self.attention_norm.build((None, self.attention_channels_))
         self.attention_select.build((None, self.attention_channels_))
         self.input_spec = common.feature_map_spec(input_shape, self.data_format)
+        if not self.trainable:
+            common.freeze_built_parts(self)
 
     def call(self, inputs, training=None):
         common.check_floating_input(self, inputs)

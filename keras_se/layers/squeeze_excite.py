@@ -157,6 +157,8 @@ class SqueezeExcite(keras.layers.Layer):
                     autocast=False,
                 )
         self.input_spec = common.feature_map_spec(input_shape, self.data_format)
+        if not self.trainable:
+            common.freeze_built_parts(self)
 
     def _channel_gate(self, inputs):
         rank = len(inputs.shape)
