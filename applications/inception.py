@@ -76,6 +76,8 @@ def SEInceptionV3(
         include_top: whether to build the classifier (`avg_pool` -> `predictions`).
         weights: None (random initialization) or the path of a `.weights.h5` / `.keras` file
             saved from the same architecture; it is checked layer by layer before loading.
+            With `include_top=False` the file of the full model loads (without its
+            classifier).
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: image shape without the batch axis; defaults to 299x299x3 with the top
             and to any size (at least 75x75) without it.
@@ -140,6 +142,8 @@ def SEInceptionResNetV2(
         include_top: whether to build the classifier (`avg_pool` -> `predictions`).
         weights: None (random initialization) or the path of a `.weights.h5` / `.keras` file
             saved from the same architecture; it is checked layer by layer before loading.
+            With `include_top=False` the file of the full model loads (without its
+            classifier).
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: image shape without the batch axis; defaults to 299x299x3 with the top
             and to any size (at least 75x75) without it.
@@ -264,6 +268,8 @@ def SEBNInception(
         include_top: whether to build the classifier (`avg_pool` -> `predictions`).
         weights: None (random initialization) or the path of a `.weights.h5` / `.keras` file
             saved from the same architecture; it is checked layer by layer before loading.
+            With `include_top=False` the file of the full model loads (without its
+            classifier).
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: image shape without the batch axis; defaults to 224x224x3 with the top
             and to any size (at least 32x32) without it.
@@ -313,4 +319,5 @@ def SEBNInception(
         classes=classes,
         classifier_activation=classifier_activation,
     )
-    return weights_file.load_weights(keras.Model(inputs, x, name=name), weights)
+    model = keras.Model(inputs, x, name=name)
+    return weights_file.load_weights(model, weights, include_top=include_top)

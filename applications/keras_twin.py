@@ -183,4 +183,4 @@ def se_twin(
     # keras-se's depthwise convolution: the same layer, fast where XLA compiles it on the CPU.
     replace = {"DepthwiseConv2D": DepthwiseConv2D.from_config, **(replace or {})}
     model = rebuild_with_attention(model, inputs, images, attention_after, name, replace)
-    return load_weights(model, weights)
+    return load_weights(model, weights, include_top=include_top)

@@ -42,6 +42,8 @@ def SEMobileNet(
         include_top: whether to build the classifier.
         weights: None (random initialization) or the path of a `.weights.h5` / `.keras` file
             saved from the same architecture; it is checked layer by layer before loading.
+            With `include_top=False` the file of the full model loads (without its
+            classifier).
         input_tensor: optional Keras tensor to use as the image input.
         pooling: with `include_top=False`: None (4D feature map), `"avg"` or `"max"`.
         classes: number of classes of the top.
@@ -135,6 +137,8 @@ def SEMobileNetV2(
         include_top: whether to build the classifier.
         weights: None (random initialization) or the path of a `.weights.h5` / `.keras` file
             saved from the same architecture; it is checked layer by layer before loading.
+            With `include_top=False` the file of the full model loads (without its
+            classifier).
         input_tensor: optional Keras tensor to use as the image input.
         pooling: with `include_top=False`: None (4D feature map), `"avg"` or `"max"`.
         classes: number of classes of the top.

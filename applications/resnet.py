@@ -231,7 +231,9 @@ def ResNet(
         include_top: whether to build the classifier (`avg_pool` -> `predictions`).
         weights: None (random initialization), `"imagenet"` (with `imagenet_twin`), or the
             path of a `.weights.h5` / `.keras` file saved from the same architecture; a file
-            is checked layer by layer before loading.
+            is checked layer by layer before loading. With `include_top=False` the file of
+            the full model loads (its classifier is left out); `"imagenet"` with `classes`
+            other than 1000 loads everything but the classifier, which starts fresh.
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: image shape without the batch axis; defaults to 224x224x3 with the top
             and to any size (at least 32x32) without it.
@@ -324,9 +326,11 @@ def ResNet(
         dropout_rate=dropout_rate,
     )
     model = keras.Model(inputs, x, name=name)
-    if weights == "imagenet":
-        return weights_file.load_weights(model, imagenet_path, include_top=include_top)
-    return weights_file.load_weights(model, weights)
+    if weights == "imagenet":  # with another `classes`: a new classifier on ImageNet features
+        return weights_file.load_weights(
+            model, imagenet_path, include_top=include_top, new_head=classes != 1000
+        )
+    return weights_file.load_weights(model, weights, include_top=include_top)
 
 
 APPLICATION_ARGUMENTS = (

@@ -57,12 +57,6 @@ def check_arguments(
     if classifier_activation is not None:
         common.check_activation("classifier_activation", classifier_activation)
     _check_weights_argument(weights, imagenet_available, imagenet_note)
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError(
-            "weights='imagenet' with include_top=True needs classes=1000 (the ImageNet "
-            f"classifier), got classes={classes!r}. Use include_top=False (with pooling) and "
-            "add your own classifier to fine-tune on other classes."
-        )
 
 
 def _check_weights_argument(weights, imagenet_available, imagenet_note):

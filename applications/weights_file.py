@@ -8,6 +8,7 @@ name before anything is loaded.
 import io
 import os
 import re
+import tempfile
 import zipfile
 
 import h5py
@@ -41,13 +42,48 @@ def _open_weights(path):
     return h5py.File(path, "r")
 
 
-def check_weights_file(model, path, *, extra_allowed=()):
-    """Raise naming the first layer whose weights in the file at `path` do not fit `model`.
+def _classifier(model):
+    """The model's classifier: its last layer with weights (`predictions`, or MobileNet's
+    `conv_preds`)."""
+    return next(layer for layer in reversed(model.layers) if layer.weights)
+
+
+def _is_classifier_on(shapes, features):
+    """Whether stored `shapes` are a classifier's (a kernel `(..., features, classes)`, of
+    a Dense or 1x1 convolution, and a bias `(classes,)`) on `features` features."""
+    if len(shapes) != 2:
+        return False
+    bias, kernel = sorted(shapes, key=len)
+    return (
+        len(bias) == 1
+        and len(kernel) >= 2
+        and kernel[-2:] == (features, bias[0])
+        and all(size == 1 for size in kernel[:-2])
+    )
+
+
+def _feature_width(model):
+    shape = model.output_shape
+    if len(shape) == 2:
+        return shape[-1]
+    import keras
+
+    return shape[-1] if keras.config.image_data_format() == "channels_last" else shape[1]
+
+
+def check_weights_file(model, path, *, include_top=True, new_head=False):
+    """Raise naming the first layer whose weights in the file at `path` do not fit `model`;
+    return the layers not to load from it.
 
     Keras matches the layers of a weights file by position within each layer type, so a file
     from a deeper model loads into a shallower one without complaint. This check compares
-    every layer's weight shapes with the file's, and refuses layers left over in the file
-    except those named in `extra_allowed` (keys as the file names them, e.g. `"dense"`).
+    every layer's weight shapes with the file's, and refuses layers left over in the file,
+    with two exceptions for a classifier:
+
+    - `include_top=False`: the file may hold one more layer, a classifier on the model's
+      feature width (the file of the full model, as `keras.applications` drops the top);
+    - `new_head=True`: the model's classifier may differ from the file's in its number of
+      classes; it is returned, to be skipped, and keeps its fresh initialization.
 
     Example:
     >>> import tempfile, pathlib, keras
@@ -59,6 +95,8 @@ def check_weights_file(model, path, *, extra_allowed=()):
     Traceback (most recent call last):
     ...
     ValueError: ...layer 'fc' (Dense) has weights of shapes [(2,), (4, 2)] but the file ...
+    >>> [layer.name for layer in check_weights_file(small, path, new_head=True)]
+    ['fc']
     """
     try:
         stored = _open_weights(path)
@@ -67,6 +105,8 @@ def check_weights_file(model, path, *, extra_allowed=()):
             f"`weights` file {path!r} is not a Keras weights file ({error})."
         ) from error
     problem = f"`weights` file {path!r} does not fit model {model.name!r}"
+    classifier = _classifier(model) if include_top and new_head else None
+    skipped = []
     with stored:
         layers = stored.get("layers")
         if layers is None:
@@ -81,6 +121,11 @@ def check_weights_file(model, path, *, extra_allowed=()):
             found = _stored_shapes(layers[key]) if key in layers else None
             if found is None and not expected:
                 continue
+            if found != expected and layer is classifier and found is not None:
+                if _is_classifier_on(found, layer.kernel.shape[-2]):
+                    skipped.append(layer)
+                    used.add(key)
+                    continue
             if found != expected:
                 raise ValueError(
                     f"{problem}: layer {layer.name!r} ({type(layer).__name__}) has weights of "
@@ -88,23 +133,28 @@ def check_weights_file(model, path, *, extra_allowed=()):
                     "was saved from another architecture or with other settings."
                 )
             used.add(key)
-        extra = sorted(
-            k
-            for k in layers
-            if k not in used and k not in extra_allowed and _stored_shapes(layers[k])
-        )
+        extra = sorted(k for k in layers if k not in used and _stored_shapes(layers[k]))
+        if (
+            not include_top
+            and len(extra) == 1
+            and _is_classifier_on(_stored_shapes(layers[extra[0]]), _feature_width(model))
+        ):
+            extra = []  # the full model's classifier
         if extra:
             raise ValueError(
                 f"{problem}: the file holds weights for layers the model does not have, "
                 f"starting with {extra[0]!r}. It was saved from a larger architecture."
             )
+    return skipped
 
 
-def load_weights(model, weights, *, include_top=True):
+def load_weights(model, weights, *, include_top=True, new_head=False):
     """Check the `weights` file against `model`, then load it (no-op for None).
 
-    With `include_top=False` the file may hold a classifier the model lacks (the `predictions`
-    Dense layer of a full model, as in the cached ImageNet weights); it is not loaded.
+    With `include_top=False` the file may be that of the full model: its classifier is not
+    loaded. With `new_head=True` the model's classifier may have another number of classes
+    than the file's: everything else is loaded, and the classifier keeps its fresh weights
+    (timm's `num_classes`, keras-hub's `num_classes` with a preset).
 
     Example:
     >>> import keras
@@ -112,8 +162,16 @@ def load_weights(model, weights, *, include_top=True):
     >>> load_weights(model, None) is model
     True
     """
-    if weights is not None:
-        path = os.fspath(weights)
-        check_weights_file(model, path, extra_allowed=() if include_top else ("dense",))
+    if weights is None:
+        return model
+    path = os.fspath(weights)
+    skipped = check_weights_file(model, path, include_top=include_top, new_head=new_head)
+    if not skipped:
         model.load_weights(path)
+        return model
+    with tempfile.TemporaryDirectory() as folder:
+        if path.endswith(".keras"):  # Keras skips objects only in a .weights.h5 file
+            with zipfile.ZipFile(path) as archive:
+                path = archive.extract("model.weights.h5", folder)
+        model.load_weights(path, objects_to_skip=skipped)
     return model

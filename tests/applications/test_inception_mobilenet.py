@@ -244,6 +244,16 @@ def test_a_weights_file_of_another_width_is_refused(tmp_path):
         applications.SEMobileNet(alpha=0.5, input_shape=(32, 32, 3), classes=3, weights=path)
     loaded = applications.SEMobileNet(alpha=0.25, input_shape=(32, 32, 3), classes=3, weights=path)
     assert loaded.output_shape == (None, 3)
+    # MobileNet's classifier is a 1x1 convolution (`conv_preds`): the full file still loads
+    # into the headless model, with the same features.
+    headless = applications.SEMobileNet(
+        alpha=0.25, input_shape=(32, 32, 3), include_top=False, pooling="avg", weights=path
+    )
+    x = random_batch((2, 32, 32, 3))
+    pooled = keras.Model(loaded.inputs, loaded.get_layer("global_average_pooling2d").output)
+    np.testing.assert_allclose(
+        to_numpy(headless(x)), to_numpy(pooled(x)).reshape(2, -1), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_scaled_residual_round_trips_its_config():

@@ -356,8 +356,17 @@ def test_imagenet_weights_download_verify_convert_and_cache(hub, skresnet18, ima
         x = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
         pooled = model.forward_head(model.forward_features(x), pre_logits=True).numpy()
     np.testing.assert_allclose(features.predict(images, verbose=0), pooled, atol=1e-4)
-    with pytest.raises(ValueError, match="classes=1000"):
-        applications.SKResNet18(weights="imagenet", classes=10)
+    # ImageNet features and a new 10-class classifier in one call (timm's num_classes)
+    import keras  # here: timm is imported before TensorFlow in this module
+
+    tuned = applications.SKResNet18(weights="imagenet", classes=10, input_shape=IMAGE_SIZE[1:])
+    assert len(hub.requests) == served
+    body = keras.Model(tuned.inputs, tuned.get_layer("avg_pool").output)
+    np.testing.assert_allclose(body.predict(images, verbose=0), pooled, atol=1e-4)
+    head = tuned.get_layer("predictions")
+    assert tuple(head.kernel.shape) == (512, 10) and not np.any(
+        keras.ops.convert_to_numpy(head.bias)
+    )
 
 
 def test_a_corrupted_download_is_rejected_and_nothing_is_cached(hub, skresnet18):
