@@ -159,6 +159,7 @@ def _add_convert_parser(commands):
     add("timm_name", help="timm model name, e.g. legacy_seresnet50 or skresnet18.ra_in1k")
     add("checkpoint", help="the timm checkpoint file")
     add("-o", "--output", default=None, help="output .weights.h5 (TIMM_NAME.weights.h5)")
+    add("--no-top", action="store_true", help="leave out the classifier (include_top=False)")
     add("--overwrite", action="store_true", help="replace an existing output")
     parser.set_defaults(run=_convert)
 
@@ -168,10 +169,11 @@ def _convert(args):
 
     twin = pretrained.timm_twin(args.timm_name)
     output = args.output or f"{twin.name}.weights.h5"
+    top = {"include_top": False} if args.no_top else {}
     model = timm_convert.convert_timm(
-        args.timm_name, args.checkpoint, output, overwrite=args.overwrite
+        args.timm_name, args.checkpoint, output, overwrite=args.overwrite, **top
     )
-    settings = "".join(f", {k}={v!r}" for k, v in twin.settings.items())
+    settings = "".join(f", {k}={v!r}" for k, v in {**twin.settings, **top}.items())
     print(
         f"converted {args.checkpoint} ({twin.name}, {model.count_params():,} values) to "
         f"{output}\nload it with keras_se.applications.{twin.constructor}("

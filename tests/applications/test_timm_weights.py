@@ -269,6 +269,17 @@ def test_cli_converts_and_never_overwrites(skresnet18, tmp_path, capsys, images)
     assert output.read_bytes() == written
     assert main(["convert-timm", "legacy_seresnet50", str(path), "-o", str(tmp_path / "x")]) == 2
     assert ".weights.h5" in capsys.readouterr().err
+    # --no-top: the features, without the classifier (a smaller file)
+    notop = tmp_path / "sk_notop.weights.h5"
+    assert main(["convert-timm", "skresnet18", str(path), "-o", str(notop), "--no-top"]) == 0
+    assert "include_top=False" in capsys.readouterr().out
+    assert 0 < notop.stat().st_size < output.stat().st_size
+    features = applications.SKResNet18(
+        weights=str(notop), include_top=False, pooling="avg", input_shape=IMAGE_SIZE[1:]
+    )
+    kernel, bias = model.get_layer("predictions").get_weights()
+    logits = features.predict(images, verbose=0) @ kernel + bias
+    np.testing.assert_allclose(logits, expected, atol=1e-4)
 
 
 # Downloads ---------------------------------------------------------------------------------
