@@ -2,6 +2,7 @@
 
 Example:
     keras-se train    # train SE-ResNet-18 on the embedded digits (offline), write runs/...
+    keras-se predict runs/SEResNet18-sklearn_digits photo.png   # classes, with the run's names
     keras-se export runs/SEResNet18-sklearn_digits/model.keras --format onnx
     keras-se convert-timm skresnet18 model.safetensors -o sk_resnet18.weights.h5
     keras-se info     # versions, Keras backend and devices
@@ -11,6 +12,7 @@ Example:
 
 import argparse
 import importlib.metadata
+import json
 import platform
 import sys
 
@@ -145,6 +147,36 @@ def _export(args):
         overwrite=args.overwrite,
     )
     print(f"exported {report}")
+
+
+def _add_predict_parser(commands):
+    parser = commands.add_parser(
+        "predict",
+        help="name the classes a trained run's model sees in image files",
+        description="Classify image files with the model of a keras-se train run (its folder "
+        "or its model.keras): each image is resized as the run's validation images were, and "
+        "the most probable classes are printed with the run's class names.",
+    )
+    add = parser.add_argument
+    add("model", help="a run folder of keras-se train, or its model.keras")
+    add("images", nargs="+", help="image files (JPEG, PNG, GIF, BMP)")
+    add("--top", type=_positive_int, default=5, help="classes per image (5, at most all)")
+    add("--json", action="store_true", help="print JSON instead of text")
+    parser.set_defaults(run=_predict)
+
+
+def _predict(args):
+    from keras_se.training.predict import predict
+
+    results = predict(args.model, args.images, top=args.top)
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return
+    for result in results:
+        guesses = ", ".join(
+            f"{guess['class']} {guess['probability']:.3f}" for guess in result["predictions"]
+        )
+        print(f"{result['image']}: {guesses}")
 
 
 def _add_convert_parser(commands):
@@ -302,6 +334,7 @@ def build_parser():
         _add_cost_parser,
         _add_bench_parser,
         _add_train_parser,
+        _add_predict_parser,
         _add_export_parser,
         _add_convert_parser,
     ):

@@ -60,12 +60,12 @@ def check(path, expected, remedy="restore it, or write it again"):
         )
 
 
-def run_model_digest(path):
-    """The SHA-256 that a training run recorded for its `.keras` file at `path` (in the
-    `summary.json` next to it), or None for a file that is not a run's model.
+def run_summary(path):
+    """The `summary.json` of the training run whose model is the `.keras` file at `path`, as
+    a dict, or None for a file that is not a finished run's model.
 
     Example:
-    >>> run_model_digest("/nonexistent/model.keras") is None
+    >>> run_summary("/nonexistent/model.keras") is None
     True
     """
     path = pathlib.Path(path)
@@ -77,4 +77,15 @@ def run_model_digest(path):
         return None
     if pathlib.Path(str(summary.get("model_path", ""))).name != path.name:
         return None
-    return summary.get("model_sha256")
+    return summary
+
+
+def run_model_digest(path):
+    """The SHA-256 that a training run recorded for its `.keras` file at `path` (in the
+    `summary.json` next to it), or None for a file that is not a run's model.
+
+    Example:
+    >>> run_model_digest("/nonexistent/model.keras") is None
+    True
+    """
+    return (run_summary(path) or {}).get("model_sha256")

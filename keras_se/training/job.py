@@ -26,9 +26,9 @@ from keras_se import atomic, integrity, requirements
 from keras_se.training import checkpoint, distribute
 from keras_se.training.config import DEFAULT_WEIGHT_DECAY, TrainConfig
 from keras_se.training.records import EpochLog, plot_history, write_history
+from keras_se.training.trained import MODEL_FILE, SUMMARY_FILE
 from keras_se.training.xla_probe import choose_xla
 
-MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
 HISTORY_FILES = ("history.json", "history.csv")
 
@@ -236,7 +236,7 @@ def _record_failure(work_dir, backup):
     )
     reason = f"Training diverged: {backup.diverged}; {kept}."
     summary = {"status": "failed", "reason": reason, "epochs_done": state["epochs_done"]}
-    atomic.write_text_atomically(work_dir / "summary.json", json.dumps(summary, indent=1))
+    atomic.write_text_atomically(work_dir / SUMMARY_FILE, json.dumps(summary, indent=1))
     raise checkpoint.TrainingDiverged(
         f"{reason} Lower the learning rate (--lr) or use --precision float32, then start "
         "again with --overwrite."
@@ -379,6 +379,7 @@ def _run(config):
         "batch_size": config.batch_size,
         "learning_rate": config.peak_learning_rate,
         "num_classes": splits.num_classes,
+        "class_names": list(splits.class_names),
         "num_train": num_train,
         "num_validation": num_validation,
         "val_accuracy": history["val_accuracy"][-1],
@@ -390,7 +391,7 @@ def _run(config):
         "model_sha256": integrity.sha256(work_dir / MODEL_FILE),
         "tensorflow": tf.__version__,
     }
-    atomic.write_text_atomically(work_dir / "summary.json", json.dumps(result, indent=1))
+    atomic.write_text_atomically(work_dir / SUMMARY_FILE, json.dumps(result, indent=1))
     if verbose:
         print(_summary_text(result))
     return result

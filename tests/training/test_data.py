@@ -47,6 +47,7 @@ def test_digits_builder_holds_scikit_learns_digits_exactly(digits):
 def test_digits_need_no_network_and_are_tfds_registered(digits):
     assert "sklearn_digits" in tfds.list_builders()
     assert digits.image_shape == (8, 8, 1)
+    assert digits.class_names == tuple(str(digit) for digit in range(10))
 
 
 def test_pipeline_resizes_crops_normalizes_nothing_and_one_hot_encodes(digits):
@@ -170,6 +171,7 @@ def test_image_folder_of_class_folders_is_split_per_class(tmp_path):
     (tmp_path / "cat" / "notes.txt").write_text("not an image, not an image extension")
     splits = data.load_splits(tmp_path, validation_fraction=0.2)
     assert (splits.num_classes, splits.num_train, splits.num_validation) == (3, 24, 6)
+    assert splits.class_names == ("cat", "dog", "eel")  # the names of labels 0, 1, 2
     val_labels = [int(label) for _, label in splits.validation]
     assert sorted(val_labels) == [0, 0, 1, 1, 2, 2]
     batches = data.make_pipeline(

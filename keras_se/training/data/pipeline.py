@@ -14,7 +14,16 @@ SHUFFLE_BUFFER = 10_000
 CROP_PADDING = 1.125  # training images are resized to 1.125x the size, then randomly cropped
 
 
-def _resize_to(size):
+def resize_to(size):
+    """`(image, label) -> (float32 RGB image, size x size, label)`: how every image is resized
+    (anti-aliased; grey-scale repeated to RGB), in the pipelines and for `keras-se predict`.
+
+    Example:
+    >>> image, label = resize_to(4)(tf.zeros((8, 6, 1), tf.uint8), 3)
+    >>> tuple(image.shape), image.dtype.name, label
+    ((4, 4, 3), 'float32', 3)
+    """
+
     def resize(image, label):
         if image.shape[-1] == 1:
             image = tf.image.grayscale_to_rgb(image)
@@ -127,7 +136,7 @@ def make_pipeline(
             f"{start_batch!r} and {stop_batch!r}."
         )
     stored_size = math.ceil(image_size * CROP_PADDING) if training and augment else image_size
-    data = dataset.map(_resize_to(stored_size), num_parallel_calls=tf.data.AUTOTUNE)
+    data = dataset.map(resize_to(stored_size), num_parallel_calls=tf.data.AUTOTUNE)
     if 0 <= num_examples * stored_size**2 * 3 * 4 <= CACHE_LIMIT_BYTES:
         data = data.cache()
         # Fill the cache now, in one pass. Keras' fit and evaluate peek at a batch through one

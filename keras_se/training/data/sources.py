@@ -39,6 +39,8 @@ class Splits:
         name: the dataset name (or folder path) as given.
         train, validation: `tf.data.Dataset`s of `(uint8 image HxWxC, int64 label)`.
         num_classes: number of classes.
+        class_names: the name of each class, by label (the TFDS label names; the class
+            folders' names for an image folder).
         num_train, num_validation: number of examples (-2 when unknown).
         image_shape: the images' `(height, width, channels)`, None entries where they vary.
         flip: whether a horizontal flip preserves the labels.
@@ -48,6 +50,7 @@ class Splits:
     train: tf.data.Dataset
     validation: tf.data.Dataset
     num_classes: int
+    class_names: tuple
     num_train: int
     num_validation: int
     image_shape: tuple
@@ -121,6 +124,7 @@ def _load_tfds(name, data_dir, download, train_split, validation_split):
         train=train,
         validation=validation,
         num_classes=info.features["label"].num_classes,
+        class_names=tuple(info.features["label"].names),
         num_train=int(train.cardinality()),
         num_validation=int(validation.cardinality()),
         image_shape=tuple(info.features["image"].shape),
@@ -234,6 +238,7 @@ def _load_folder(folder, validation_fraction, seed):
         train=train,
         validation=validation,
         num_classes=builder.info.features["label"].num_classes,
+        class_names=tuple(builder.info.features["label"].names),
         num_train=builder.info.splits["train"].num_examples,
         num_validation=builder.info.splits[validation_name].num_examples,
         image_shape=(None, None, 3),
