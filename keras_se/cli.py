@@ -2,6 +2,7 @@
 
 Example:
     keras-se train    # train SE-ResNet-18 on the embedded digits (offline), write runs/...
+    keras-se evaluate runs/SEResNet18-sklearn_digits   # top-1/top-5, per class, confusion.png
     keras-se predict runs/SEResNet18-sklearn_digits photo.png   # classes, with the run's names
     keras-se export runs/SEResNet18-sklearn_digits/model.keras --format onnx
     keras-se convert-timm skresnet18 model.safetensors -o sk_resnet18.weights.h5
@@ -147,6 +148,50 @@ def _export(args):
         overwrite=args.overwrite,
     )
     print(f"exported {report}")
+
+
+def _add_evaluate_parser(commands):
+    parser = commands.add_parser(
+        "evaluate",
+        help="accuracy of a trained run's model, class by class, with a confusion matrix",
+        description="Evaluate the model of a keras-se train run (its folder or its "
+        "model.keras) on a split of its dataset (by default the run's own validation "
+        "images) or of another dataset with the same classes: top-1 and top-5 accuracy, "
+        "per-class accuracy, evaluation.json and confusion.png.",
+    )
+    add = parser.add_argument
+    add("model", help="a run folder of keras-se train, or its model.keras")
+    add("--dataset", default=None, help="TFDS name or image folder (the run's)")
+    add("--data-dir", default=None, help="TFDS data folder (the run's)")
+    add("--split", choices=("validation", "train"), default="validation", help="(validation)")
+    add("--batch-size", type=_positive_int, default=64, help="images per batch (64)")
+    add("-o", "--output", default=None, help="results folder (RUN/evaluation-SPLIT)")
+    add("--overwrite", action="store_true", help="replace an earlier evaluation there")
+    parser.set_defaults(run=_evaluate)
+
+
+def _evaluate(args):
+    from keras_se.training.evaluate import evaluate
+
+    report = evaluate(
+        args.model,
+        args.dataset,
+        split=args.split,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        output_dir=args.output,
+        overwrite=args.overwrite,
+    )
+    worst = sorted(
+        (accuracy, name)
+        for name, accuracy in zip(report["class_names"], report["per_class"], strict=True)
+        if accuracy is not None
+    )[:3]
+    print(
+        f"{report['dataset']} {report['split']}: {report['count']} images, top-1 "
+        f"{report['top1']:.4f}, top-{report['top_k']} {report['top_k_accuracy']:.4f}; "
+        f"weakest classes: {', '.join(f'{name} {accuracy:.3f}' for accuracy, name in worst)}"
+    )
 
 
 def _add_predict_parser(commands):
@@ -334,6 +379,7 @@ def build_parser():
         _add_cost_parser,
         _add_bench_parser,
         _add_train_parser,
+        _add_evaluate_parser,
         _add_predict_parser,
         _add_export_parser,
         _add_convert_parser,

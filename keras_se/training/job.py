@@ -369,6 +369,10 @@ def _run(config):
         "status": "finished",
         "model": model.name,
         "dataset": splits.name,
+        # what `keras-se evaluate` needs to find the same validation images again
+        "data_dir": None if config.data_dir is None else str(config.data_dir),
+        "validation_split": config.validation_split,
+        "seed": config.seed,
         "epochs": config.epochs,
         "resumed_from": initial_epoch,
         "replicas": strategy.num_replicas_in_sync,

@@ -20,11 +20,13 @@ class TrainedModel:
             resized as the training job's validation images were, and outputs probabilities.
         class_names: the name of each output, by index.
         path: the `model.keras` file.
+        summary: the run's `summary.json` (its dataset, split and seed among others).
     """
 
     model: object
     class_names: tuple
     path: pathlib.Path
+    summary: dict
 
     @property
     def image_size(self):
@@ -76,4 +78,4 @@ def open_trained_model(path):
             f"The run of {str(model_path)!r} recorded no class names (it was trained before "
             "keras-se recorded them); train it again to use it here."
         )
-    return TrainedModel(load_keras_file(model_path), tuple(names), model_path)
+    return TrainedModel(load_keras_file(model_path), tuple(names), model_path, summary)

@@ -207,6 +207,11 @@ def test_image_folder_errors(tmp_path):
     with pytest.raises(ValueError, match=r"has one class \(cat\); a classifier needs at least 2"):
         data.load_splits(tmp_path)
     _write_images(tmp_path / "dog", 3)
+    # 3 images a class: 10% of each rounds to none (TFDS used to fail on the empty split)
+    with pytest.raises(ValueError, match=r"too few images to hold out 10% .* at least 6 images"):
+        data.load_splits(tmp_path)
+    _write_images(tmp_path / "cat", 6)
+    assert data.load_splits(tmp_path).num_validation == 1  # the negative control
     (tmp_path / "cat" / "broken.jpg").write_bytes(b"this is not a jpeg")
     with pytest.raises(ValueError, match=r"broken\.jpg: not a JPEG or PNG image\."):
         data.load_splits(tmp_path)

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import difflib
 import io
+import math
 import os
 import pathlib
 import random
@@ -229,6 +230,13 @@ def _load_folder(folder, validation_fraction, seed):
     else:
         _check_images([f for files in _class_folders(folder).values() for f in files])
         root, validation_name = _split_folder(folder, validation_fraction, seed), "validation"
+        if not any(path.is_file() for path in (root / "validation").rglob("*")):
+            raise ValueError(
+                f"The image folder {folder} has too few images to hold out "
+                f"{validation_fraction:.0%} of a class for validation (a class needs at least "
+                f"{math.floor(0.5 / validation_fraction) + 1} images): add images, or put a "
+                "validation/ folder next to a train/ folder."
+            )
     builder = tfds.folder_dataset.ImageFolder(str(root))
     train, validation = (
         builder.as_dataset(split=split, as_supervised=True) for split in ("train", validation_name)

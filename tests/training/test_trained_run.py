@@ -1,5 +1,6 @@
-"""`keras-se predict` on a real run's model: the run's class names, and the probabilities the
-model gives the same images through the training job's validation pipeline."""
+"""`keras-se evaluate` and `keras-se predict` on a real run's model: the run's class names,
+the accuracy Keras' own `evaluate` gives, and the probabilities the model gives the same images
+through the training job's validation pipeline."""
 
 import json
 
@@ -10,7 +11,7 @@ from PIL import Image
 from training_job import SE_RESNET10
 
 from keras_se import cli
-from keras_se.training import data, job, predict
+from keras_se.training import data, evaluate, job, predict
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +95,69 @@ def test_bad_input_is_one_line_and_exit_code_2(run_dir, digit_files, tmp_path, c
         assert cli.main(["predict", *argv]) == 2, argv
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, (argv, err)
+
+
+def test_scores_match_scikit_learns(tmp_path):
+    from sklearn import metrics
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(7), size=300)
+    labels = rng.integers(0, 7, 300)
+    labels[labels == 6] = 5  # a class that never occurs: its accuracy is None
+    found = evaluate.scores(probabilities, labels, 7)
+    np.testing.assert_array_equal(
+        found["confusion"],
+        metrics.confusion_matrix(labels, probabilities.argmax(1), labels=range(7)),
+    )
+    assert found["top1"] == pytest.approx(metrics.accuracy_score(labels, probabilities.argmax(1)))
+    assert found["top_k"] == 5 and found["top_k_accuracy"] == pytest.approx(
+        metrics.top_k_accuracy_score(labels, probabilities, k=5, labels=range(7))
+    )
+    recall = metrics.recall_score(labels, probabilities.argmax(1), labels=range(6), average=None)
+    np.testing.assert_allclose(found["per_class"][:6], recall)
+    assert found["per_class"][6] is None
+
+
+def test_evaluation_equals_keras_evaluate_and_writes_its_files(run_dir, capsys):
+    report = evaluate.evaluate(run_dir)
+    model = keras.saving.load_model(run_dir / "model.keras")
+    model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    splits = data.load_splits("sklearn_digits")
+    batches = data.make_pipeline(
+        splits.validation, image_size=32, batch_size=64, num_classes=10, training=False
+    )
+    accuracy = model.evaluate(batches, verbose=0, return_dict=True)["accuracy"]
+    assert report["count"] == 449 and report["top1"] == pytest.approx(accuracy, abs=1e-6)
+    assert report["class_names"] == [str(digit) for digit in range(10)]
+    assert report["top_k"] == 5 and report["top_k_accuracy"] >= report["top1"]
+    assert np.sum(report["confusion"]) == 449
+    folder = run_dir / "evaluation-validation"
+    assert json.loads((folder / "evaluation.json").read_text()) == report
+    png = (folder / "confusion.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    # The command says it in one line, and never replaces an evaluation without --overwrite.
+    assert cli.main(["evaluate", str(run_dir)]) == 2
+    assert "holds an earlier evaluation; pass --overwrite" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(run_dir), "--overwrite", "--split", "train"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("sklearn_digits train: 1348 images, top-1 ") and line.count("\n") == 1
+
+
+def test_a_dataset_with_other_classes_is_refused(run_dir, tmp_path, capsys):
+    for label in ("cat", "dog"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for index in range(6):
+            Image.new("RGB", (12, 12), (index * 40, 0, 0)).save(
+                tmp_path / "images" / label / f"{index}.png"
+            )
+    argv = [
+        "evaluate",
+        str(run_dir),
+        "--dataset",
+        str(tmp_path / "images"),
+        "-o",
+        str(tmp_path / "out"),
+    ]
+    assert cli.main(argv) == 2
+    assert "are not the run's (0, 1, 2, 3, 4, ...)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
