@@ -77,6 +77,11 @@ class TrainConfig:
         "sklearn_digits", "TFDS name, image folder, or the embedded sklearn_digits (default)"
     )
     output_dir: object = _field(None, "run folder (runs/MODEL-DATASET)", flag="--output")
+    weights: str = _field(
+        None,
+        "start from 'imagenet' or a .weights.h5/.keras file of the model (a new classifier "
+        "for the dataset's classes)",
+    )
     epochs: int = _field(6, "epochs (6)", type=int)
     batch_size: int = _field(64, "global batch (64)", type=int)
     image_size: int = _field(32, "input size (32)", type=int)
@@ -123,6 +128,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "steps_per_epoch"):
             if name != "steps_per_epoch" or self.steps_per_epoch is not None:
                 _check_number(name, getattr(self, name), low=1, integer=True)
+        self._check_weights()
         # The model's smallest input, before the run folder exists (a callable says at build).
         _check_number("image_size", self.image_size, low=min_size, integer=True)
         _check_number("seed", self.seed, low=0, integer=True)
@@ -142,6 +148,24 @@ class TrainConfig:
             _check_number("weight_decay", self.weight_decay, low=0)
         _check_number("warmup_epochs", self.warmup_epochs, low=0, high=self.epochs)
         _check_number("label_smoothing", self.label_smoothing, low=0, high=1, high_inclusive=False)
+
+    def _check_weights(self):
+        if self.weights is None:
+            return
+        if self.weights == "imagenet":
+            if isinstance(self.model, str):
+                from keras_se.applications.pretrained import imagenet_twin
+
+                imagenet_twin(self.model)  # no checkpoint: the error lists the models with one
+            return
+        path = pathlib.Path(str(self.weights)).expanduser()
+        if not str(self.weights).endswith((".weights.h5", ".keras")):
+            raise ValueError(
+                f"`weights` must be 'imagenet' or the path of a .weights.h5 or .keras file, "
+                f"got {self.weights!r}."
+            )
+        if not path.is_file():
+            raise ValueError(f"`weights` file {str(self.weights)!r} does not exist.")
 
     @property
     def model_name(self):
@@ -171,6 +195,8 @@ class TrainConfig:
         """The settings that define the run; a backup made with others is not resumed."""
         keys = ("dataset", "epochs", "batch_size", "image_size", "optimizer", "label_smoothing")
         settings = {key: str(getattr(self, key)) for key in keys}
+        if self.weights is not None:  # (absent otherwise: backups from before still resume)
+            settings["weights"] = str(self.weights)
         settings.update(
             model=self.model_name,
             learning_rate=self.peak_learning_rate,

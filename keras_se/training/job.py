@@ -74,6 +74,7 @@ def _make_run_dir(folder):
 
 def _build_model(config, num_classes):
     from keras_se import applications
+    from keras_se.applications import weights_file
     from keras_se.applications.pretrained import IMAGENET_MEAN, IMAGENET_STD
 
     constructor = (
@@ -90,8 +91,14 @@ def _build_model(config, num_classes):
         name="normalize",
     )(images)
     backbone = constructor(
-        weights=None, input_tensor=normalized, classes=num_classes, classifier_activation=None
+        # "imagenet": the constructor loads it, with a new classifier for `num_classes`
+        weights="imagenet" if config.weights == "imagenet" else None,
+        input_tensor=normalized,
+        classes=num_classes,
+        classifier_activation=None,
     )
+    if config.weights not in (None, "imagenet"):
+        weights_file.load_weights(backbone, config.weights, new_head=True)
     # Softmax in float32 so that mixed precision keeps the probabilities and the loss exact.
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(
         backbone.output
@@ -185,7 +192,10 @@ def train(model="SEResNet18", dataset="sklearn_digits", **options):
         dataset: the embedded `"sklearn_digits"` (offline), any TFDS name, or the path of an
             image folder (class sub-folders, optionally inside `train/` + `validation/`).
         **options: the other `TrainConfig` fields:
-            `output_dir` (run folder, default `runs/<model>-<dataset>`); `epochs` (6);
+            `output_dir` (run folder, default `runs/<model>-<dataset>`); `weights` (None;
+            `"imagenet"` or a `.weights.h5`/`.keras` file of the model: every layer but the
+            classifier starts from it, the classifier is new for the dataset's classes);
+            `epochs` (6);
             `batch_size` (64, the global batch: it must split evenly across replicas);
             `image_size` (32); `optimizer` (`"sgd"`: Nesterov momentum 0.9, or `"adamw"`);
             `learning_rate` (peak rate; default 0.1 x batch_size / 256 for SGD, 1e-3 x

@@ -19,7 +19,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from harness import run_for_result
+from harness import randomize_statistics, run_for_result, to_numpy
 from training_job import SE_RESNET10
 
 from keras_se import cli
@@ -169,6 +169,9 @@ def test_a_finished_run_is_never_overwritten(digits_run, capsys):
         # An empty path means the current folder: a run would write its model there.
         ({"output_dir": ""}, ValueError, "`output_dir` must not be empty, got ''"),
         ({"dataset": ""}, ValueError, "`dataset` must not be empty, got ''"),
+        ({"weights": "imagenet", "model": "SEMobileNet"}, ValueError, "not available for SEMobi"),
+        ({"weights": "w.h5"}, ValueError, "`weights` must be 'imagenet' or the path of a"),
+        ({"weights": "gone.weights.h5"}, ValueError, "`weights` file 'gone.weights.h5' does not"),
         ({"validation_split": " "}, ValueError, "`validation_split` must not be empty"),
         ({"label_smoothing": 1}, ValueError, r"`label_smoothing` must be a number in \[0, 1\)"),
         ({"warmup_epochs": 7}, ValueError, r"`warmup_epochs` must be a number in \[0, 6\]"),
@@ -453,7 +456,8 @@ def test_every_cli_option_reaches_the_training_config(monkeypatch):
     calls = []
     monkeypatch.setattr(job, "train", lambda *args, **kwargs: calls.append((args, kwargs)))
     argv = (
-        "train --model SKNet26 --dataset cifar10 --data-dir /d --download --validation-split "
+        "train --model SKNet50 --weights imagenet --dataset cifar10 --data-dir /d --download "
+        "--validation-split "
         "test --output /o --epochs 9 --batch-size 128 --image-size 64 --steps-per-epoch 5 "
         "--optimizer adamw --lr 0.002 --weight-decay 0.01 --warmup-epochs 2 --label-smoothing "
         "0.2 --precision mixed_bfloat16 --xla off --strategy mirrored --sync-bn --no-augment "
@@ -464,7 +468,8 @@ def test_every_cli_option_reaches_the_training_config(monkeypatch):
     config = job.TrainConfig(*args, **kwargs)
     assert dataclasses.asdict(config) == {
         **dataclasses.asdict(job.TrainConfig()),
-        **dict(model="SKNet26", dataset="cifar10", data_dir="/d", download=True),
+        **dict(model="SKNet50", weights="imagenet", dataset="cifar10", data_dir="/d"),
+        **dict(download=True),
         **dict(validation_split="test", output_dir="/o", epochs=9, batch_size=128),
         **dict(image_size=64, steps_per_epoch=5, optimizer="adamw", learning_rate=0.002),
         **dict(weight_decay=0.01, warmup_epochs=2, label_smoothing=0.2, xla="off"),
@@ -747,3 +752,41 @@ def test_a_run_killed_at_five_moments_ends_as_the_uninterrupted_run(tmp_path):
     assert all(len(values) == 4 for values in history.values())
     for key, values in straight_history.items():
         np.testing.assert_allclose(history[key], values, rtol=1e-6, err_msg=key)
+
+
+def test_a_run_starts_from_a_weights_file_with_a_new_classifier(tmp_path):
+    """`weights=FILE` (`--weights`): every layer of the model but its classifier starts from
+    the file, saved here from the same network with 7 classes; the classifier is new, for the
+    digits' 10. A file of another network is refused naming the layer."""
+    keras.utils.set_random_seed(1)
+    source = SE_RESNET10(input_shape=(32, 32, 3), classes=7)
+    randomize_statistics(source, seed=1)
+    path = tmp_path / "se_resnet10.weights.h5"
+    source.save_weights(path)
+    model = job._build_model(job.TrainConfig(model=SE_RESNET10, weights=str(path)), 10)
+    loaded = {layer.name: layer for layer in model.layers}
+    compared = 0
+    for layer in source.layers:
+        if layer.weights and layer.name != "predictions":
+            for a, b in zip(layer.weights, loaded[layer.name].weights, strict=True):
+                np.testing.assert_array_equal(to_numpy(b), to_numpy(a), err_msg=a.path)
+                compared += 1
+    assert compared > 50
+    assert tuple(loaded["predictions"].kernel.shape) == (512, 10)
+    # The negative control: without `weights` the same layers start elsewhere.
+    fresh = job._build_model(job.TrainConfig(model=SE_RESNET10), 10)
+    conv = fresh.get_layer("stem_conv1").kernel
+    assert not np.array_equal(to_numpy(conv), to_numpy(source.get_layer("stem_conv1").kernel))
+    other = tmp_path / "plain.weights.h5"
+    SE_RESNET10(input_shape=(32, 32, 3), attention=None, classes=7).save_weights(other)
+    with pytest.raises(ValueError, match="does not fit"):
+        job._build_model(job.TrainConfig(model=SE_RESNET10, weights=str(other)), 10)
+    result = job.train(
+        SE_RESNET10,
+        weights=str(path),
+        output_dir=tmp_path / "run",
+        epochs=1,
+        steps_per_epoch=2,
+        **SMALL_RUN,
+    )
+    assert result["status"] == "finished" and result["num_classes"] == 10
