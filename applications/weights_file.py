@@ -42,9 +42,17 @@ def _open_weights(path):
     return h5py.File(path, "r")
 
 
-def _classifier(model):
+def classifier_layer(model):
     """The model's classifier: its last layer with weights (`predictions`, or MobileNet's
-    `conv_preds`)."""
+    `conv_preds`).
+
+    Example:
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="predictions"),
+    ...                           keras.layers.Activation("softmax")])
+    >>> classifier_layer(model).name
+    'predictions'
+    """
     return next(layer for layer in reversed(model.layers) if layer.weights)
 
 
@@ -105,7 +113,7 @@ def check_weights_file(model, path, *, include_top=True, new_head=False):
             f"`weights` file {path!r} is not a Keras weights file ({error})."
         ) from error
     problem = f"`weights` file {path!r} does not fit model {model.name!r}"
-    classifier = _classifier(model) if include_top and new_head else None
+    classifier = classifier_layer(model) if include_top and new_head else None
     skipped = []
     with stored:
         layers = stored.get("layers")

@@ -83,6 +83,12 @@ class TrainConfig:
         "for the dataset's classes)",
     )
     epochs: int = _field(6, "epochs (6)", type=int)
+    freeze_epochs: int = _field(
+        0,
+        "with --weights: epochs of training the classifier alone on the frozen pretrained "
+        "layers, before all layers train at 0.1x the learning rate (0)",
+        type=int,
+    )
     batch_size: int = _field(64, "global batch (64)", type=int)
     image_size: int = _field(32, "input size (32)", type=int)
     optimizer: str = _field(
@@ -147,6 +153,17 @@ class TrainConfig:
         if self.weight_decay is not None:
             _check_number("weight_decay", self.weight_decay, low=0)
         _check_number("warmup_epochs", self.warmup_epochs, low=0, high=self.epochs)
+        _check_number("freeze_epochs", self.freeze_epochs, low=0, high=self.epochs, integer=True)
+        if self.freeze_epochs and self.weights is None:
+            raise ValueError(
+                f"`freeze_epochs` {self.freeze_epochs} trains the classifier alone on "
+                "pretrained layers: give `weights` (--weights imagenet or a file) too."
+            )
+        if self.freeze_epochs and self.warmup_epochs > self.freeze_epochs:
+            raise ValueError(
+                f"`warmup_epochs` {self.warmup_epochs} must be at most `freeze_epochs` "
+                f"{self.freeze_epochs}: the warm-up belongs to the frozen phase."
+            )
         _check_number("label_smoothing", self.label_smoothing, low=0, high=1, high_inclusive=False)
 
     def _check_weights(self):
@@ -195,8 +212,11 @@ class TrainConfig:
         """The settings that define the run; a backup made with others is not resumed."""
         keys = ("dataset", "epochs", "batch_size", "image_size", "optimizer", "label_smoothing")
         settings = {key: str(getattr(self, key)) for key in keys}
-        if self.weights is not None:  # (absent otherwise: backups from before still resume)
+        # (absent when unset: backups from before these settings still resume)
+        if self.weights is not None:
             settings["weights"] = str(self.weights)
+        if self.freeze_epochs:
+            settings["freeze_epochs"] = self.freeze_epochs
         settings.update(
             model=self.model_name,
             learning_rate=self.peak_learning_rate,

@@ -23,8 +23,8 @@ import time
 import keras
 
 from keras_se import atomic, integrity, requirements
-from keras_se.training import checkpoint, distribute
-from keras_se.training.config import DEFAULT_WEIGHT_DECAY, TrainConfig
+from keras_se.training import checkpoint, distribute, optimization
+from keras_se.training.config import TrainConfig
 from keras_se.training.records import EpochLog, plot_history, write_history
 from keras_se.training.trained import MODEL_FILE, SUMMARY_FILE
 from keras_se.training.xla_probe import choose_xla
@@ -136,33 +136,6 @@ def _check_memory(config, num_classes):
         )
 
 
-def _optimizer(config, model, steps_per_epoch):
-    total_steps = config.epochs * steps_per_epoch
-    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup_steps else config.peak_learning_rate,
-        decay_steps=max(1, total_steps - warmup_steps),
-        warmup_target=config.peak_learning_rate if warmup_steps else None,
-        warmup_steps=warmup_steps,
-    )
-    weight_decay = (
-        DEFAULT_WEIGHT_DECAY[config.optimizer]
-        if config.weight_decay is None
-        else config.weight_decay
-    )
-    if config.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(
-            schedule, momentum=0.9, nesterov=True, weight_decay=weight_decay or None
-        )
-    else:
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
-    # No decay for BatchNorm scales and shifts and for biases (every variable of rank <= 1).
-    optimizer.exclude_from_weight_decay(
-        var_list=[v for v in model.trainable_variables if len(v.shape) <= 1]
-    )
-    return optimizer
-
-
 def _count_examples(dataset, known):
     return known if known >= 0 else int(dataset.reduce(0, lambda count, _: count + 1))
 
@@ -195,7 +168,8 @@ def train(model="SEResNet18", dataset="sklearn_digits", **options):
             `output_dir` (run folder, default `runs/<model>-<dataset>`); `weights` (None;
             `"imagenet"` or a `.weights.h5`/`.keras` file of the model: every layer but the
             classifier starts from it, the classifier is new for the dataset's classes);
-            `epochs` (6);
+            `epochs` (6); `freeze_epochs` (0; with `weights`: that many epochs of the
+            classifier alone on the frozen layers, then all layers at 0.1x the rate);
             `batch_size` (64, the global batch: it must split evenly across replicas);
             `image_size` (32); `optimizer` (`"sgd"`: Nesterov momentum 0.9, or `"adamw"`);
             `learning_rate` (peak rate; default 0.1 x batch_size / 256 for SGD, 1e-3 x
@@ -322,46 +296,54 @@ def _run(config):
                     if isinstance(layer, keras.layers.BatchNormalization):
                         layer.synchronized = True
             model.compile(
-                optimizer=_optimizer(config, model, steps_per_epoch),
+                optimizer=optimization.make_optimizer(config, model, steps_per_epoch),
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
                 # Weighted: validation's padding rows weigh 0 (see data.make_pipeline).
                 weighted_metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
                 jit_compile=xla,
             )
+            # On every variable, before any is frozen: both phases use this optimizer.
+            model.optimizer.build(model.trainable_variables)
         backup = _backup(config, work_dir, xla)
         with strategy.scope():
             initial_epoch, _ = backup.restore(model)
         _link_history(work_dir)
-        # The batches from where the run stands: a resumed run reads what an uninterrupted
-        # one would have read (see make_pipeline's `start_batch`).
-        train_batches = data.make_pipeline(
-            splits.train,
-            training=True,
-            num_examples=num_train,
-            augment=config.augment,
-            flip=splits.flip,
-            start_batch=initial_epoch * steps_per_epoch,
-            stop_batch=max(config.epochs, initial_epoch + 1) * steps_per_epoch,
-            **pipeline,
-        )
         verbose = config.verbose if is_chief else 0
         epoch_log = EpochLog()
         start = time.perf_counter()
-        model.fit(
-            train_batches,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps_per_epoch,
-            validation_data=validation_batches,
-            shuffle=False,  # the pipeline shuffles
-            callbacks=[
-                epoch_log,
-                keras.callbacks.TensorBoard(work_dir / "logs", write_graph=False),
-                backup,
-                keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: _link_history(work_dir)),
-            ],
-            verbose=verbose,
-        )
+        epochs_done = initial_epoch
+        for end, frozen in optimization.phases(config, initial_epoch):
+            optimization.enter_phase(model, config, steps_per_epoch, frozen)
+            # The batches from where the run stands: a resumed run reads what an
+            # uninterrupted one would have read (see make_pipeline's `start_batch`).
+            train_batches = data.make_pipeline(
+                splits.train,
+                training=True,
+                num_examples=num_train,
+                augment=config.augment,
+                flip=splits.flip,
+                start_batch=epochs_done * steps_per_epoch,
+                stop_batch=max(end, epochs_done + 1) * steps_per_epoch,
+                **pipeline,
+            )
+            model.fit(
+                train_batches,
+                epochs=end,
+                initial_epoch=epochs_done,
+                steps_per_epoch=steps_per_epoch,
+                validation_data=validation_batches,
+                shuffle=False,  # the pipeline shuffles
+                callbacks=[
+                    epoch_log,
+                    keras.callbacks.TensorBoard(work_dir / "logs", write_graph=False),
+                    backup,
+                    keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: _link_history(work_dir)),
+                ],
+                verbose=verbose,
+            )
+            if backup.diverged is not None:
+                break
+            epochs_done = end
         train_seconds = time.perf_counter() - start
         if backup.diverged is not None:
             _record_failure(work_dir, backup)

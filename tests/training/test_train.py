@@ -172,6 +172,13 @@ def test_a_finished_run_is_never_overwritten(digits_run, capsys):
         ({"weights": "imagenet", "model": "SEMobileNet"}, ValueError, "not available for SEMobi"),
         ({"weights": "w.h5"}, ValueError, "`weights` must be 'imagenet' or the path of a"),
         ({"weights": "gone.weights.h5"}, ValueError, "`weights` file 'gone.weights.h5' does not"),
+        ({"freeze_epochs": 2}, ValueError, "alone on pretrained layers: give `weights`"),
+        ({"freeze_epochs": 7, "weights": "imagenet"}, ValueError, r"`freeze_epochs` must be an"),
+        (
+            {"freeze_epochs": 1, "warmup_epochs": 2, "weights": "imagenet"},
+            ValueError,
+            "`warmup_epochs` 2 must be at most `freeze_epochs` 1",
+        ),
         ({"validation_split": " "}, ValueError, "`validation_split` must not be empty"),
         ({"label_smoothing": 1}, ValueError, r"`label_smoothing` must be a number in \[0, 1\)"),
         ({"warmup_epochs": 7}, ValueError, r"`warmup_epochs` must be a number in \[0, 6\]"),
@@ -456,7 +463,8 @@ def test_every_cli_option_reaches_the_training_config(monkeypatch):
     calls = []
     monkeypatch.setattr(job, "train", lambda *args, **kwargs: calls.append((args, kwargs)))
     argv = (
-        "train --model SKNet50 --weights imagenet --dataset cifar10 --data-dir /d --download "
+        "train --model SKNet50 --weights imagenet --freeze-epochs 2 --dataset cifar10 "
+        "--data-dir /d --download "
         "--validation-split "
         "test --output /o --epochs 9 --batch-size 128 --image-size 64 --steps-per-epoch 5 "
         "--optimizer adamw --lr 0.002 --weight-decay 0.01 --warmup-epochs 2 --label-smoothing "
@@ -469,7 +477,7 @@ def test_every_cli_option_reaches_the_training_config(monkeypatch):
     assert dataclasses.asdict(config) == {
         **dataclasses.asdict(job.TrainConfig()),
         **dict(model="SKNet50", weights="imagenet", dataset="cifar10", data_dir="/d"),
-        **dict(download=True),
+        **dict(download=True, freeze_epochs=2),
         **dict(validation_split="test", output_dir="/o", epochs=9, batch_size=128),
         **dict(image_size=64, steps_per_epoch=5, optimizer="adamw", learning_rate=0.002),
         **dict(weight_decay=0.01, warmup_epochs=2, label_smoothing=0.2, xla="off"),
@@ -790,3 +798,60 @@ def test_a_run_starts_from_a_weights_file_with_a_new_classifier(tmp_path):
         **SMALL_RUN,
     )
     assert result["status"] == "finished" and result["num_classes"] == 10
+
+
+def test_freeze_epochs_train_the_classifier_alone_then_every_layer(tmp_path, monkeypatch):
+    """`--weights FILE --freeze-epochs 1`: after the frozen epoch every layer but the
+    classifier holds the file's weights and BatchNorm statistics byte for byte, and the
+    classifier has moved; in the second epoch (every layer, 0.1x the rate) the rest moves too.
+    A run killed at the phase boundary resumes into the second phase and ends as the run that
+    went straight through."""
+    keras.utils.set_random_seed(1)
+    source = SE_RESNET10(input_shape=(32, 32, 3), classes=7)
+    randomize_statistics(source, seed=1)
+    path = tmp_path / "pretrained.weights.h5"
+    source.save_weights(path)
+    options = dict(weights=str(path), freeze_epochs=1, warmup_epochs=0, steps_per_epoch=2)
+    options.update(SMALL_RUN, augment=False)
+
+    def trained(name, epochs):
+        job.train(SE_RESNET10, output_dir=tmp_path / name, epochs=epochs, **options)
+        return keras.saving.load_model(tmp_path / name / "model.keras")
+
+    def moved(model):
+        """Which of the file's layers (by name) no longer hold the file's values."""
+        return sorted(
+            layer.name
+            for layer in source.layers
+            if layer.weights
+            and layer.name != "predictions"
+            and any(
+                not np.array_equal(to_numpy(a), to_numpy(b))
+                for a, b in zip(layer.weights, model.get_layer(layer.name).weights, strict=True)
+            )
+        )
+
+    frozen = trained("frozen", epochs=1)
+    assert moved(frozen) == []
+    keras.utils.set_random_seed(0)  # the job's seed: the classifier it started from
+    start = job._build_model(job.TrainConfig(model=SE_RESNET10, **options), 10)
+    head = [to_numpy(w) for w in frozen.get_layer("predictions").weights]
+    assert not np.array_equal(head[0], to_numpy(start.get_layer("predictions").kernel))
+    straight = trained("straight", epochs=2)
+    assert len(moved(straight)) > 20 and "stem_conv1" in moved(straight)
+    # Killed right after the frozen phase's commit, then the same command again.
+    commit = checkpoint.CrashSafeBackup._commit
+
+    def commit_then_die(backup, epochs_done):
+        commit(backup, epochs_done)
+        raise KeyboardInterrupt  # what a kill leaves: epoch 1 committed, nothing after
+
+    monkeypatch.setattr(checkpoint.CrashSafeBackup, "_commit", commit_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        job.train(SE_RESNET10, output_dir=tmp_path / "resumed", epochs=2, **options)
+    monkeypatch.undo()
+    result = job.train(SE_RESNET10, output_dir=tmp_path / "resumed", epochs=2, **options)
+    assert result["resumed_from"] == 1
+    resumed = keras.saving.load_model(tmp_path / "resumed" / "model.keras")
+    for a, b in zip(straight.weights, resumed.weights, strict=True):
+        np.testing.assert_allclose(to_numpy(b), to_numpy(a), atol=1e-5, err_msg=a.path)
