@@ -185,6 +185,34 @@ def _exchange(first, second):
     raise OSError(code, os.strerror(code), os.fspath(first), None, os.fspath(second))
 
 
+@contextlib.contextmanager
+def staged(path):
+    """Yield a fresh hidden folder next to `path`; the block writes `folder / path.name` (a
+    file or a folder), which then replaces `path` in one step (`replace_path`). The folder is
+    removed in every case, and so are those that killed writes of `path` left earlier.
+
+    `export` writes its files and SavedModel folders through this, and the training job
+    each epoch's checkpoint folder.
+
+    Example:
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "epoch-0001"
+    >>> with staged(target) as folder:
+    ...     (folder / target.name).mkdir()
+    ...     _ = (folder / target.name / "state.json").write_text("{}")
+    >>> [path.name for path in target.iterdir()], len(list(target.parent.iterdir()))
+    (['state.json'], 1)
+    """
+    path = pathlib.Path(path)
+    remove_stale_partials(path.parent, path.name)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}{PARTIAL_MARK}", dir=path.parent))
+    try:
+        yield staging
+        replace_path(staging / path.name, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def replace_path(source, target):
     """Move the file or folder `source` to `target`, replacing what is there in one step.
 

@@ -17,14 +17,11 @@ onnxruntime and LiteRT all run grouped convolutions natively). Training is untou
 the exported copy of the graph changes.
 """
 
-import contextlib
 import dataclasses
 import gc
 import math
 import os
 import pathlib
-import shutil
-import tempfile
 import zipfile
 
 import keras
@@ -128,7 +125,7 @@ def export(
     model = float32_copy(model)
     import tensorflow as tf
 
-    with _staged(path) as staging:
+    with atomic.staged(path) as staging:
         artifact = staging / path.name
         if format == "onnx":
             opset = _write_onnx(model, input_shape, artifact, opset)
@@ -273,22 +270,6 @@ def float32_copy(model):
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
     return copy
-
-
-@contextlib.contextmanager
-def _staged(path):
-    """Yield a fresh folder next to `path`; the block writes `folder / path.name`, which
-    replaces `path` in one step (`atomic.replace_path`) only when the block succeeds. The
-    folder is removed in every case, and so are the ones earlier killed exports left."""
-    atomic.remove_stale_partials(path.parent, path.name)
-    staging = pathlib.Path(
-        tempfile.mkdtemp(prefix=f".{path.name}{atomic.PARTIAL_MARK}", dir=path.parent)
-    )
-    try:
-        yield staging
-        atomic.replace_path(staging / path.name, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _input_spec(model, input_shape):

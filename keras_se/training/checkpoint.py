@@ -12,12 +12,11 @@ import math
 import os
 import pathlib
 import shutil
-import tempfile
 
 import keras
 
 from keras_se import integrity
-from keras_se.atomic import PARTIAL_MARK, fsync_tree, link_atomically, remove_stale_partials
+from keras_se.atomic import fsync_tree, link_atomically, remove_stale_partials, staged
 from keras_se.errors import JobFailed
 
 LATEST = "latest"
@@ -225,33 +224,24 @@ class CrashSafeBackup(keras.callbacks.Callback):
         """Write `epoch-NNNN/` under a temporary name, rename it, then point `latest` at it."""
         name = f"epoch-{epochs_done:04d}"
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        partial = pathlib.Path(
-            tempfile.mkdtemp(prefix=f".{name}{PARTIAL_MARK}", dir=self.backup_dir)
-        )
-        try:
-            self.model.save_weights(partial / WEIGHTS_FILE)
+        # A folder of that name was renamed by a run killed before its commit: it is replaced.
+        with staged(self.backup_dir / name) as staging:
+            folder = staging / name
+            folder.mkdir()
+            self.model.save_weights(folder / WEIGHTS_FILE)
             state = {
                 "epochs_done": epochs_done,
                 "weights": WEIGHTS_FILE,
-                "weights_sha256": integrity.sha256(partial / WEIGHTS_FILE),
+                "weights_sha256": integrity.sha256(folder / WEIGHTS_FILE),
                 "history": self.history,
                 "run_config": self.run_config,
                 **self.extra_state,
             }
-            (partial / STATE_FILE).write_text(json.dumps(state, indent=1))
+            (folder / STATE_FILE).write_text(json.dumps(state, indent=1))
             if self.extra_files is not None:
-                self.extra_files(partial, self.history)
-            umask = os.umask(0)
-            os.umask(umask)
-            partial.chmod(0o777 & ~umask)  # mkdtemp makes it private
-            fsync_tree(partial)
-            folder = self.backup_dir / name
-            if folder.exists():  # renamed by a run killed before its commit
-                shutil.rmtree(folder)
-            os.replace(partial, folder)
-            link_atomically(self.backup_dir / LATEST, name)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
+                self.extra_files(folder, self.history)
+            fsync_tree(folder)
+        link_atomically(self.backup_dir / LATEST, name)
         self._remove_uncommitted()
 
     def _remove_uncommitted(self):

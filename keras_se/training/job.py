@@ -72,7 +72,10 @@ def _make_run_dir(folder):
         ) from None
 
 
-def _build_model(config, num_classes):
+def _build_model(config, num_classes, *, pretrained=True):
+    """The run's model: RGB images in [0, 255] -> normalization -> the constructor's network
+    -> float32 softmax. `pretrained=False` leaves out `config.weights` (for the memory check
+    and the XLA probe, which need only the structure)."""
     from keras_se import applications
     from keras_se.applications import weights_file
     from keras_se.applications.pretrained import IMAGENET_MEAN, IMAGENET_STD
@@ -90,15 +93,16 @@ def _build_model(config, num_classes):
         variance=[(255 * s) ** 2 for s in IMAGENET_STD],
         name="normalize",
     )(images)
+    weights = config.weights if pretrained else None
     backbone = constructor(
         # "imagenet": the constructor loads it, with a new classifier for `num_classes`
-        weights="imagenet" if config.weights == "imagenet" else None,
+        weights="imagenet" if weights == "imagenet" else None,
         input_tensor=normalized,
         classes=num_classes,
         classifier_activation=None,
     )
-    if config.weights not in (None, "imagenet"):
-        weights_file.load_weights(backbone, config.weights, new_head=True)
+    if weights not in (None, "imagenet"):
+        weights_file.load_weights(backbone, weights, new_head=True)
     # Softmax in float32 so that mixed precision keeps the probabilities and the loss exact.
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(
         backbone.output
@@ -120,7 +124,7 @@ def _check_memory(config, num_classes):
     available = common.physical_memory_bytes()
     if available is None or tf.config.list_physical_devices("GPU"):
         return
-    model = _build_model(config, num_classes)
+    model = _build_model(config, num_classes, pretrained=False)
     needed = cost.training_memory_bytes(
         model,
         config.batch_size,
@@ -284,7 +288,7 @@ def _run(config):
         xla, xla_timings = choose_xla(
             config,
             saved=(_backup(config, work_dir).read_state() or {}).get("xla"),
-            build_model=lambda: _build_model(config, splits.num_classes),
+            build_model=lambda: _build_model(config, splits.num_classes, pretrained=False),
             replicas=strategy.num_replicas_in_sync,
             num_classes=splits.num_classes,
         )
