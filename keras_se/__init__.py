@@ -1,5 +1,8 @@
 """keras-se: Squeeze-and-Excitation and Selective Kernel attention for Keras 3.
 
+`import keras_se` imports the layers, which registers them as serializable Keras objects:
+`keras.saving.load_model` then reads files that contain them.
+
 Example:
 >>> import keras, keras_se
 >>> inputs = keras.Input((32, 32, 64))
@@ -8,9 +11,38 @@ Example:
 580
 """
 
-from keras_se import applications
-from keras_se.layers import SelectiveKernel, SqueezeExcite, make_divisible
+import importlib
+import sys
 
 __version__ = "0.1.0"
 
 __all__ = ["SelectiveKernel", "SqueezeExcite", "__version__", "applications", "make_divisible"]
+
+
+def import_api():
+    """Import the layers and `keras_se.applications` (and so Keras and its backend).
+
+    `import keras_se` runs it, except inside the `keras-se` console script, which runs it
+    once its arguments are parsed (see `keras_se_launcher`).
+
+    Example:
+    >>> import_api().SqueezeExcite.__name__
+    'SqueezeExcite'
+    """
+    layers = importlib.import_module("keras_se.layers")
+    importlib.import_module("keras_se.applications")
+    module = sys.modules[__name__]
+    for name in ("SelectiveKernel", "SqueezeExcite", "make_divisible"):
+        setattr(module, name, getattr(layers, name))
+    return module
+
+
+def __getattr__(name):
+    """The public API before `import_api` ran (in the console script): import it first."""
+    if name in __all__:
+        return getattr(import_api(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if "keras_se_launcher" not in sys.modules:
+    import_api()

@@ -9,13 +9,21 @@ Example:
     keras-se info     # versions, Keras backend and devices
     keras-se cost SEResNet50 --image-size 224   # parameters and multiply-adds of a model
     keras-se bench SEResNet50 --batch-size 16   # SE-ResNet-50 vs ResNet-50 images/s, memory
+
+Only the chosen command's arguments are defined, and Keras (with TensorFlow: seconds) is
+imported once they are parsed, so `--help` and argument errors answer at once; `bench` is the
+exception, its arguments list the registered models. TensorFlow's and absl's log lines and
+the converters' warnings are hidden unless the command gets `--verbose`.
 """
 
 import argparse
 import importlib.metadata
 import json
+import logging
+import os
 import platform
 import sys
+import warnings
 
 from keras_se.errors import JobFailed
 
@@ -89,15 +97,13 @@ def _positive_int(text):
     return value
 
 
-def _add_train_parser(commands):
+def _train_arguments(parser):
     from keras_se.training import config
 
-    parser = commands.add_parser(
-        "train",
-        help="train an application model with model.fit and write a run folder",
-        description="Train a keras_se.applications model on the embedded digits (offline), a "
+    parser.description = (
+        "Train a keras_se.applications model on the embedded digits (offline), a "
         "TFDS dataset or an image folder. A killed run started again with the same command "
-        "resumes after its last finished epoch.",
+        "resumes after its last finished epoch."
     )
     for name, flag, keywords in config.command_line_options():
         parser.add_argument(flag, dest=name, **keywords)
@@ -110,16 +116,14 @@ def _train(args):
     job.train(**{name: getattr(args, name) for name, _, _ in config.command_line_options()})
 
 
-def _add_export_parser(commands):
+def _export_arguments(parser):
     from keras_se import export
 
-    parser = commands.add_parser(
-        "export",
-        help="export a .keras model to ONNX, SavedModel or TFLite and check it against Keras",
-        description="Write the model in another format, run it with that format's runtime "
+    parser.description = (
+        "Write the model in another format, run it with that format's runtime "
         "(onnxruntime, TensorFlow, LiteRT) on random batches of 1 and 3 images and compare "
         "with Keras; the file is only written when the max absolute difference is within "
-        "the tolerance.",
+        "the tolerance."
     )
     add = parser.add_argument
     add("model", help="a .keras file")
@@ -150,17 +154,18 @@ def _export(args):
     print(f"exported {report}")
 
 
-def _add_evaluate_parser(commands):
-    parser = commands.add_parser(
-        "evaluate",
-        help="accuracy of a trained run's model, class by class, with a confusion matrix",
-        description="Evaluate the model of a keras-se train run (its folder or its "
+def _evaluate_arguments(parser):
+    parser.description = (
+        "Evaluate the model of a keras-se train run (its folder or its "
         "model.keras) on a split of its dataset (by default the run's own validation "
         "images) or of another dataset with the same classes: top-1 and top-5 accuracy, "
-        "per-class accuracy, evaluation.json and confusion.png.",
+        "per-class accuracy, evaluation.json and confusion.png. A keras-se ImageNet "
+        "classifier saved as .keras is evaluated on ImageNet images (a folder of class "
+        "sub-folders named by WordNet id, or TFDS imagenet2012) with its timm twin's "
+        "evaluation transform, as timm's validate.py does."
     )
     add = parser.add_argument
-    add("model", help="a run folder of keras-se train, or its model.keras")
+    add("model", help="a run folder of keras-se train, its model.keras, or an ImageNet .keras")
     add("--dataset", default=None, help="TFDS name or image folder (the run's)")
     add("--data-dir", default=None, help="TFDS data folder (the run's)")
     add("--split", choices=("validation", "train"), default="validation", help="(validation)")
@@ -194,16 +199,16 @@ def _evaluate(args):
     )
 
 
-def _add_predict_parser(commands):
-    parser = commands.add_parser(
-        "predict",
-        help="name the classes a trained run's model sees in image files",
-        description="Classify image files with the model of a keras-se train run (its folder "
+def _predict_arguments(parser):
+    parser.description = (
+        "Classify image files with the model of a keras-se train run (its folder "
         "or its model.keras): each image is resized as the run's validation images were, and "
-        "the most probable classes are printed with the run's class names.",
+        "the most probable classes are printed with the run's class names. A keras-se "
+        "ImageNet classifier saved as .keras takes them through its timm twin's evaluation "
+        "transform and names ImageNet's classes."
     )
     add = parser.add_argument
-    add("model", help="a run folder of keras-se train, or its model.keras")
+    add("model", help="a run folder of keras-se train, its model.keras, or an ImageNet .keras")
     add("images", nargs="+", help="image files (JPEG, PNG, GIF, BMP)")
     add("--top", type=_positive_int, default=5, help="classes per image (5, at most all)")
     add("--json", action="store_true", help="print JSON instead of text")
@@ -224,13 +229,11 @@ def _predict(args):
         print(f"{result['image']}: {guesses}")
 
 
-def _add_convert_parser(commands):
-    parser = commands.add_parser(
-        "convert-timm",
-        help="convert a timm checkpoint into the weights of its keras-se twin",
-        description="Read a timm checkpoint (.safetensors; .pth/.bin with PyTorch), map every "
+def _convert_arguments(parser):
+    parser.description = (
+        "Read a timm checkpoint (.safetensors; .pth/.bin with PyTorch), map every "
         "tensor onto the keras-se model with the same structure, check every shape, and "
-        "save the Keras weights. Fails naming the first tensor that does not fit.",
+        "save the Keras weights. Fails naming the first tensor that does not fit."
     )
     add = parser.add_argument
     add("timm_name", help="timm model name, e.g. legacy_seresnet50 or skresnet18.ra_in1k")
@@ -258,23 +261,19 @@ def _convert(args):
     )
 
 
-def _add_info_parser(commands):
-    parser = commands.add_parser(
-        "info",
-        help="print versions, the Keras backend and its devices",
-        description="Versions of keras-se, Python, Keras and the backends, the active Keras "
-        "backend and its devices.",
+def _info_arguments(parser):
+    parser.description = (
+        "Versions of keras-se, Python, Keras and the backends, the active Keras "
+        "backend and its devices."
     )
     parser.set_defaults(run=lambda args: info())
 
 
-def _add_cost_parser(commands):
-    parser = commands.add_parser(
-        "cost",
-        help="print a model's parameters and multiply-adds",
-        description="A model's trainable and total parameters and multiply-adds per image at "
+def _cost_arguments(parser):
+    parser.description = (
+        "A model's trainable and total parameters and multiply-adds per image at "
         "the input size, counted from its layers (convolutions, dense layers and the SE/SK "
-        "attention).",
+        "attention)."
     )
     add = parser.add_argument
     add(
@@ -299,16 +298,14 @@ def _cost(args):
     print_cost_report(args.model, args.image_size, parse_options(args.set))
 
 
-def _add_bench_parser(commands):
+def _bench_arguments(parser):
     from keras_se.benchmarks import harness, models
 
-    parser = commands.add_parser(
-        "bench",
-        help="images/s and peak memory of SE/SK models next to their plain twins",
-        description="Measure inference and training images/s (median of the runs) and peak "
+    parser.description = (
+        "Measure inference and training images/s (median of the runs) and peak "
         "memory of each model and its plain twin on every runtime, one worker process per "
         "runtime and group, the models' timed rounds interleaved; "
-        "print the table and write results.csv, results.md and overhead.png.",
+        "print the table and write results.csv, results.md and overhead.png."
     )
     add = parser.add_argument
     add(
@@ -362,8 +359,36 @@ def _bench(args):
     return 1 if any(m.error for m in measurements) else 0
 
 
-def build_parser():
+COMMANDS = {
+    "info": ("print versions, the Keras backend and its devices", _info_arguments),
+    "cost": ("print a model's parameters and multiply-adds", _cost_arguments),
+    "bench": (
+        "images/s and peak memory of SE/SK models next to their plain twins",
+        _bench_arguments,
+    ),
+    "train": ("train an application model with model.fit and write a run folder", _train_arguments),
+    "evaluate": (
+        "accuracy of a trained run's model, class by class, with a confusion matrix",
+        _evaluate_arguments,
+    ),
+    "predict": ("name the classes a trained run's model sees in image files", _predict_arguments),
+    "export": (
+        "export a .keras model to ONNX, SavedModel or TFLite and check it against Keras",
+        _export_arguments,
+    ),
+    "convert-timm": (
+        "convert a timm checkpoint into the weights of its keras-se twin",
+        _convert_arguments,
+    ),
+}
+
+
+def build_parser(commands=None):
     """The `keras-se` argument parser: one sub-command per job, each with its `run` function.
+
+    Args:
+        commands: the sub-commands whose arguments are defined (None: all of them). The others
+            are listed by name only, so `main` defines just the one it runs.
 
     Example:
     >>> build_parser().parse_args(["cost", "SEResNet50"]).run.__name__
@@ -373,19 +398,36 @@ def build_parser():
         prog="keras-se",
         description="Squeeze-and-Excitation and Selective Kernel layers for Keras 3.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    for add_parser in (
-        _add_info_parser,
-        _add_cost_parser,
-        _add_bench_parser,
-        _add_train_parser,
-        _add_evaluate_parser,
-        _add_predict_parser,
-        _add_export_parser,
-        _add_convert_parser,
-    ):
-        add_parser(commands)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (summary, add_arguments) in COMMANDS.items():
+        command = subparsers.add_parser(name, help=summary, description=summary)
+        if commands is None or name in commands:
+            add_arguments(command)
+            command.add_argument(
+                "--verbose",
+                action="store_true",
+                help="show TensorFlow's and absl's log lines and the converters' warnings",
+            )
     return parser
+
+
+def quiet_logs():
+    """Hide TensorFlow's C++ and Python log lines, absl's and the converters' warnings.
+
+    Call it before TensorFlow is imported: its C++ log level is read then. A level the user
+    set in `TF_CPP_MIN_LOG_LEVEL` is kept.
+
+    Example:
+    >>> quiet_logs()
+    >>> logging.getLogger("absl").level == logging.ERROR
+    True
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # errors only, in this and child processes
+    for name in ("tensorflow", "absl", "tf2onnx", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings(
+        "ignore", module=r"(tensorflow|tf2onnx|tf_keras|absl|tensorflow_datasets|google|onnx)\b"
+    )
 
 
 def main(argv=None):
@@ -398,9 +440,15 @@ def main(argv=None):
     2
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    command = next((word for word in argv if not word.startswith("-")), None)
+    args = build_parser([command]).parse_args(argv)
     args.command_line = " ".join(["keras-se", *argv])
+    if not args.verbose:
+        quiet_logs()
     try:
+        import keras_se
+
+        keras_se.import_api()  # Keras and the layers (deferred by the console script)
         status = args.run(args)
     except (ValueError, TypeError, FileExistsError, FileNotFoundError, ImportError) as error:
         print(f"keras-se {args.command}: {error}", file=sys.stderr)

@@ -24,8 +24,6 @@ import os
 import pathlib
 import zipfile
 
-import keras
-
 from keras_se import atomic, integrity, requirements
 from keras_se.export_check import CHECK_BATCH_SIZES, RUNTIMES, compare_with_keras
 
@@ -111,6 +109,8 @@ def export(
     >>> export(model, target, "onnx").max_abs_diff < 1e-4  # doctest: +SKIP
     True
     """
+    import keras  # here, not at the top: `keras-se export --help` answers without it
+
     _check_options(format, opset, tolerance, seed)
     path = _output_path(model, path, format, overwrite)
     requirements.require_tensorflow(
@@ -149,12 +149,14 @@ def load_keras_file(path):
     """Load a `.keras` file with `safe_mode=True`, with a clear error for anything else.
 
     Example:
-    >>> import tempfile, pathlib
+    >>> import tempfile, pathlib, keras
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.keras"
     >>> keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(path)
     >>> load_keras_file(path).output_shape
     (None, 1)
     """
+    import keras
+
     import keras_se  # noqa: F401  (registers the custom layers before loading)
 
     path = pathlib.Path(path)
@@ -216,6 +218,8 @@ def _check_options(format, opset, tolerance, seed):
 
 
 def _output_path(model, path, format, overwrite):
+    import keras
+
     if path is None:
         if isinstance(model, keras.Model):
             raise ValueError("`path` is required when `model` is a keras.Model.")
@@ -255,12 +259,15 @@ def float32_copy(model):
     already, and the exported graph then matches Keras to float32 rounding.
 
     Example:
+    >>> import keras
     >>> keras.config.set_dtype_policy("mixed_float16")
     >>> mixed = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     >>> keras.config.set_dtype_policy("float32")
     >>> float32_copy(mixed).layers[0].compute_dtype
     'float32'
     """
+    import keras
+
     if all(layer.dtype_policy.compute_dtype == "float32" for layer in model.layers):
         return model
 

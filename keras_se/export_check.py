@@ -5,7 +5,6 @@ files, on a random batch of each size in `CHECK_BATCH_SIZES` (the batch dimensio
 in every format). `keras_se.export` writes an artifact only once this check has passed.
 """
 
-import keras
 import numpy as np
 
 RUNTIMES = {"onnx": "onnxruntime", "saved_model": "TensorFlow", "tflite": "LiteRT"}
@@ -53,7 +52,7 @@ def compare_with_keras(model, input_shape, artifact, format, seed):
     of each size in `CHECK_BATCH_SIZES`, and the max absolute Keras output.
 
     Example:
-    >>> import pathlib, tempfile
+    >>> import keras, pathlib, tempfile
     >>> import tensorflow as tf
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     >>> folder = pathlib.Path(tempfile.mkdtemp()) / "dense"
@@ -64,6 +63,8 @@ def compare_with_keras(model, input_shape, artifact, format, seed):
     >>> difference < 1e-6 < scale
     True
     """
+    import keras
+
     batch = _check_batch(input_shape, seed)
     expected = keras.ops.convert_to_numpy(model(batch, training=False))
     run = _runner(artifact, format)

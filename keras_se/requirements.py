@@ -6,8 +6,6 @@ Example:
 
 import importlib
 
-import keras
-
 
 def require_tensorflow(job, reason, modules, extra):
     """Raise a clear error unless Keras runs on TensorFlow and every module imports.
@@ -25,6 +23,8 @@ def require_tensorflow(job, reason, modules, extra):
     Example:
     >>> require_tensorflow("Export", "it converts graphs", modules=(), extra="export")
     """
+    import keras
+
     backend = keras.backend.backend()
     if backend != "tensorflow":
         raise ValueError(

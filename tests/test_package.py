@@ -130,8 +130,7 @@ def test_info_command(capsys):
 
 
 def test_console_script_runs_on_the_torch_backend(tmp_path):
-    executable = shutil.which("keras-se", path=os.path.dirname(sys.executable))
-    assert executable, "the keras-se console script is not installed next to this Python"
+    executable = _console_script()
     result = subprocess.run(
         [executable, "info"],
         capture_output=True,
@@ -171,6 +170,67 @@ def test_console_script_runs_on_the_torch_backend(tmp_path):
         "KERAS_BACKEND=tensorflow."
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def _console_script():
+    executable = shutil.which("keras-se", path=os.path.dirname(sys.executable))
+    assert executable, "the keras-se console script is not installed next to this Python"
+    return executable
+
+
+def test_console_script_answers_help_and_argument_errors_without_importing_keras():
+    """`keras-se --help`, a command's `--help` and argument errors import neither Keras nor a
+    backend (TensorFlow alone takes seconds to import): Python's import log of the real
+    console script shows it. Its start-up time is a benchmark figure (RESULTS.md)."""
+    cases = [
+        (["--help"], 0, "convert-timm"),
+        (["train", "--help"], 0, "--freeze-epochs"),
+        (["export", "m.keras", "--format", "pdf"], 2, "invalid choice: 'pdf'"),
+        (["evaluate"], 2, "the following arguments are required: model"),
+        (["predict", "run", "a.png", "--top", "0"], 2, "--top: must be >= 1, got 0"),
+        (["info"], 0, "backend    tensorflow"),  # the negative control: a command runs
+    ]
+    for argv, code, text in cases:
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", _console_script(), *argv],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+        )
+        imported = {
+            line.rsplit("|", 1)[-1].strip()
+            for line in result.stderr.splitlines()
+            if line.startswith("import time:")
+        }
+        output = result.stdout + result.stderr
+        assert result.returncode == code and text in output, (argv, output[-3000:])
+        assert "argparse" in imported, argv  # the import log is there
+        heavy = {"keras", "tensorflow", "jax", "torch"} & imported
+        if argv == ["info"]:  # the negative control: a command that runs imports Keras
+            assert {"keras", "tensorflow"} <= heavy, heavy
+        else:
+            assert heavy == set(), (argv, heavy)
+
+
+def test_console_script_prints_no_tensorflow_log_lines_unless_verbose():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["KERAS_BACKEND"] = "tensorflow"
+    quiet, verbose = (
+        subprocess.run(
+            [_console_script(), "info", *flags],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+        )
+        for flags in ([], ["--verbose"])
+    )
+    assert quiet.returncode == verbose.returncode == 0
+    assert "backend    tensorflow" in quiet.stdout
+    assert quiet.stderr == ""
+    # The negative control: TensorFlow logs at import (oneDNN, CPU instructions), to stderr.
+    assert "I0000" in verbose.stderr or "oneDNN" in verbose.stderr, verbose.stderr[-2000:]
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,15 @@ Example:
 """
 
 from keras_se.training.config import TrainConfig
-from keras_se.training.job import train
 
 __all__ = ["TrainConfig", "train"]
+
+
+def __getattr__(name):
+    """`train`, imported on first use: `keras-se train --help` reads `TrainConfig` without
+    importing Keras."""
+    if name == "train":
+        from keras_se.training.job import train
+
+        return train
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
