@@ -138,13 +138,23 @@ def _legacy(name, constructor, options, release_file, interpolation="bilinear"):
     )
 
 
-def _hub(name, constructor, options, tag, naming="resnet", crop_pct=0.875):
+def _hub(name, constructor, options, tag, naming="resnet", crop_pct=0.875, input_size=224):
     """A timm model published on the Hugging Face Hub as `timm/name.tag`."""
     return TimmTwin(
-        name, constructor, options, naming, tag, url=_hub_url(name, tag), crop_pct=crop_pct
+        name,
+        constructor,
+        options,
+        naming,
+        tag,
+        url=_hub_url(name, tag),
+        crop_pct=crop_pct,
+        input_size=input_size,
     )
 
 
+# Each timm architecture's first checkpoint here is the one timm loads by default (`name`
+# without a tag) and the one `weights="imagenet"` loads; the others are chosen by their tag
+# (`weights="seresnet50.a3_in1k"`). The data configurations are timm's `pretrained_cfg`.
 # fmt: off
 TWINS = (
     _legacy("legacy_seresnet18", "SEResNet18", _SE_BASIC, "v0.1-weights/seresnet18-4bb0ce65.pth",
@@ -154,9 +164,13 @@ TWINS = (
     _legacy("legacy_seresnet101", "SEResNet101", _CAFFE, "v0.1-cadene/se_resnet101-7e38fcc6.pth"),
     _legacy("legacy_seresnet152", "SEResNet152", _CAFFE, "v0.1-cadene/se_resnet152-d17c99b7.pth"),
     _hub("seresnet50", "SEResNet50", _TIMM, "a1_in1k", crop_pct=0.95),
+    _hub("seresnet50", "SEResNet50", _TIMM, "a2_in1k", crop_pct=0.95),
+    _hub("seresnet50", "SEResNet50", _TIMM, "a3_in1k", crop_pct=0.95, input_size=160),
+    _hub("seresnet50", "SEResNet50", _TIMM, "ra2_in1k"),
     _legacy("legacy_seresnext50_32x4d", "SEResNeXt50", _RESNEXT_CAFFE,
             "v0.1-weights/legacy_se_resnext50_32x4d-f3651bad.pth"),
     _hub("seresnext50_32x4d", "SEResNeXt50", _RESNEXT_TIMM, "racm_in1k"),
+    _hub("seresnext50_32x4d", "SEResNeXt50", _RESNEXT_TIMM, "gluon_in1k"),
     _legacy("legacy_seresnext101_32x4d", "SEResNeXt101", _RESNEXT_CAFFE,
             "v0.1-weights/legacy_se_resnext101_32x4d-37725eac.pth"),
     _hub("seresnext101_32x4d", "SEResNeXt101", _RESNEXT_TIMM, "gluon_in1k"),
@@ -168,7 +182,17 @@ TWINS = (
     _hub("skresnext50_32x4d", "SKNet50", {"reduction_ratio": 16}, "ra_in1k", naming="sknet"),
 )
 # fmt: on
-_BY_NAME = {twin.name: twin for twin in TWINS}
+
+
+def _first_of_each_architecture(twins):
+    first = {}
+    for twin in twins:
+        first.setdefault(twin.name, twin)
+    return first
+
+
+_BY_NAME = _first_of_each_architecture(TWINS)  # the checkpoint `name` without a tag loads
+_BY_PRETRAINED_NAME = {twin.pretrained_name: twin for twin in TWINS}
 
 
 def timm_twin(timm_name):
@@ -187,11 +211,54 @@ def timm_twin(timm_name):
             f"No keras-se model has the structure of the timm model {timm_name!r}. Supported "
             f"timm models: {', '.join(_BY_NAME)}."
         )
-    if tag and tag != twin.tag:
+    if tag and timm_name not in _BY_PRETRAINED_NAME:
+        known = [t.pretrained_name for t in TWINS if t.name == name]
         raise ValueError(
-            f"keras-se knows the pretrained tag {twin.tag!r} of {name!r}, got {timm_name!r}; "
-            f"pass {name!r} or {twin.pretrained_name!r} (any checkpoint of this architecture "
-            "converts: the tag only selects the data configuration)."
+            f"keras-se knows the pretrained tag{'s' if len(known) > 1 else ''} "
+            f"{', '.join(known)} of {name!r}, got {timm_name!r}; pass one of them, or {name!r} "
+            "for the first (any checkpoint of this architecture converts: the tag only "
+            "selects the data configuration and the ImageNet weights)."
+        )
+    return _BY_PRETRAINED_NAME[timm_name] if tag else twin
+
+
+def is_pretrained_name(weights):
+    """Whether `weights` names one of the timm checkpoints keras-se converts (`name.tag`).
+
+    Example:
+    >>> is_pretrained_name("seresnet50.a3_in1k"), is_pretrained_name("model.weights.h5")
+    (True, False)
+    """
+    return isinstance(weights, str) and weights in _BY_PRETRAINED_NAME
+
+
+def checkpoint_twin(constructor, weights, **options):
+    """The twin whose ImageNet checkpoint `constructor(weights=weights, **options)` loads:
+    for `"imagenet"`, the first that the options match; for a timm pretrained name
+    (`"seresnet50.a3_in1k"`), that checkpoint, if its structure is the constructor's with
+    these options. None for any other `weights`.
+
+    Example:
+    >>> checkpoint_twin("SEResNet50", "seresnet50.a3_in1k", stride_in_1x1=False,
+    ...                 stem_pool="pad").input_size
+    160
+    """
+    if weights == "imagenet":
+        return imagenet_twin(constructor, **options)
+    if not is_pretrained_name(weights):
+        name, _, tag = weights.partition(".") if isinstance(weights, str) else ("", "", "")
+        if name in _BY_NAME and tag and not weights.endswith((".h5", ".keras")):
+            timm_twin(weights)  # an unknown tag of a known architecture: the error lists them
+        return None
+    twin = _BY_PRETRAINED_NAME[weights]
+    name = getattr(constructor, "__name__", constructor)
+    resolved = {**_knob_defaults(name), **options} if twin.constructor == name else {}
+    if twin.constructor != name or any(resolved.get(k) != v for k, v in twin.options.items()):
+        settings = "".join(f", {k}={v!r}" for k, v in twin.settings.items())
+        raise ValueError(
+            f"weights={weights!r} is a checkpoint of {twin.constructor}({settings.lstrip(', ')})"
+            f", not of {name} with these options: build keras_se.applications."
+            f"{twin.constructor}(weights={weights!r}{settings})."
         )
     return twin
 
@@ -245,6 +312,47 @@ def imagenet_twin(constructor, **options):
         f"weights='imagenet' is not available for {name} with {given}: ImageNet weights "
         f"exist for these settings only ({settings})."
     )
+
+
+def _structure(model):
+    """What decides whether two models compute the same function with the same weights."""
+    keys = ("strides", "padding", "pool_size", "dilation_rate", "groups", "activation")
+    return [
+        (type(layer).__name__, {k: v for k, v in layer.get_config().items() if k in keys})
+        for layer in model.layers
+    ], [tuple(weight.shape) for weight in model.weights]
+
+
+def twin_of_model(model):
+    """The timm twin with exactly the structure of `model`, a keras-se ImageNet classifier
+    (for instance a `.keras` file saved from `SEResNet50(weights="imagenet")`), or None.
+
+    The candidates are the twins whose constructor names its models as `model` is named; each
+    is built at `model`'s input shape and compared layer by layer (types, strides, padding,
+    pooling, groups, activations and every weight's shape), so the two layouts of one
+    constructor (`legacy_seresnet50` and `seresnet50`) are told apart.
+
+    Example:
+    >>> from keras_se.applications import SKResNet18
+    >>> twin_of_model(SKResNet18(input_shape=(64, 64, 3))).name
+    'skresnet18'
+    """
+    shape = tuple(model.input_shape[1:])
+    classes = model.output_shape[-1]
+    for twin in TWINS:
+        if _default_model_name(twin.constructor) != model.name:
+            continue
+        candidate = twin.build(weights=None, input_shape=shape, classes=classes, name=model.name)
+        if _structure(candidate) == _structure(model):
+            return twin
+    return None
+
+
+def _default_model_name(constructor):
+    from keras_se.applications.registry import model_entry
+
+    signature = inspect.signature(model_entry(constructor).constructor)
+    return signature.parameters["name"].default
 
 
 def cache_folder():

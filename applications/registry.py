@@ -51,11 +51,12 @@ class ModelEntry:
 
     @property
     def timm_twins(self):
-        """The timm models with this model's structure (`pretrained.TimmTwin`), possibly none.
+        """The timm checkpoints of models with this model's structure (`pretrained.TimmTwin`,
+        one per pretrained tag), possibly none.
 
         Example:
-        >>> [twin.name for twin in model_entry("SEResNeXt50").timm_twins]
-        ['legacy_seresnext50_32x4d', 'seresnext50_32x4d']
+        >>> [twin.pretrained_name for twin in model_entry("SEResNeXt50").timm_twins][1:]
+        ['seresnext50_32x4d.racm_in1k', 'seresnext50_32x4d.gluon_in1k']
         """
         from keras_se.applications.pretrained import TWINS
 

@@ -350,7 +350,9 @@ RESNEXT_32X4D = {"groups": 32, "width_per_group": 4}
 def preset(constructor, arguments, **architecture):
     """`ResNet` with a public constructor's `arguments` (its `locals()`: the
     `keras.applications` arguments and its keyword options) and its fixed `architecture`;
-    `weights="imagenet"` loads the checkpoint of the timm twin that the options match.
+    `weights="imagenet"` loads the checkpoint of the timm twin that the options match, and
+    `weights="NAME.TAG"` the timm checkpoint of that pretrained name (`seresnet50.a3_in1k`),
+    if the options give its structure.
 
     Example:
     >>> def TinySEResNet(include_top=True, weights=None, input_tensor=None, input_shape=None,
@@ -360,8 +362,8 @@ def preset(constructor, arguments, **architecture):
     >>> TinySEResNet(input_shape=(32, 32, 3), classes=10).output_shape
     (None, 10)
     """
-    twin = None
-    if arguments["weights"] == "imagenet":
-        options = {k: v for k, v in arguments.items() if k not in APPLICATION_ARGUMENTS}
-        twin = pretrained.imagenet_twin(constructor, **options)
+    options = {k: v for k, v in arguments.items() if k not in APPLICATION_ARGUMENTS}
+    twin = pretrained.checkpoint_twin(constructor, arguments["weights"], **options)
+    if twin is not None:
+        arguments = {**arguments, "weights": "imagenet"}
     return ResNet(**architecture, **arguments, imagenet_twin=twin)

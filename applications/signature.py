@@ -82,6 +82,13 @@ def _check_weights_argument(weights, imagenet_available, imagenet_note):
             f"{type(weights).__name__}."
         )
     path = os.fspath(weights)
+    from keras_se.applications import pretrained
+
+    if pretrained.is_pretrained_name(path):
+        raise ValueError(
+            f"weights={path!r} is a timm checkpoint of "
+            f"{pretrained.timm_twin(path).constructor}, not of this architecture."
+        )
     if not path.endswith(WEIGHTS_SUFFIXES):
         raise ValueError(
             f"`weights` must be None or a path ending in {' or '.join(WEIGHTS_SUFFIXES)} "

@@ -79,10 +79,13 @@ class TrainConfig:
     output_dir: object = _field(None, "run folder (runs/MODEL-DATASET)", flag="--output")
     weights: str = _field(
         None,
-        "start from 'imagenet' or a .weights.h5/.keras file of the model (a new classifier "
-        "for the dataset's classes)",
+        "start from 'imagenet', a timm checkpoint of the model by name and tag "
+        "(skresnet18.ra_in1k) or a .weights.h5/.keras file of it (a new classifier for the "
+        "dataset's classes)",
     )
-    epochs: int = _field(6, "epochs (6)", type=int)
+    epochs: int = _field(
+        6, "epochs (6); more than a finished run's trains it further from its checkpoint", type=int
+    )
     freeze_epochs: int = _field(
         0,
         "with --weights: epochs of training the classifier alone on the frozen pretrained "
@@ -169,17 +172,19 @@ class TrainConfig:
     def _check_weights(self):
         if self.weights is None:
             return
-        if self.weights == "imagenet":
-            if isinstance(self.model, str):
-                from keras_se.applications.pretrained import imagenet_twin
+        from keras_se.applications.pretrained import checkpoint_twin, is_pretrained_name
 
-                imagenet_twin(self.model)  # no checkpoint: the error lists the models with one
+        if isinstance(self.model, str):
+            # no checkpoint, or one of another structure: the error says which models have one
+            if checkpoint_twin(self.model, self.weights) is not None:
+                return
+        elif self.weights == "imagenet" or is_pretrained_name(self.weights):
             return
         path = pathlib.Path(str(self.weights)).expanduser()
         if not str(self.weights).endswith((".weights.h5", ".keras")):
             raise ValueError(
-                f"`weights` must be 'imagenet' or the path of a .weights.h5 or .keras file, "
-                f"got {self.weights!r}."
+                f"`weights` must be 'imagenet', a timm pretrained name (seresnet50.a3_in1k) or "
+                f"the path of a .weights.h5 or .keras file, got {self.weights!r}."
             )
         if not path.is_file():
             raise ValueError(f"`weights` file {str(self.weights)!r} does not exist.")

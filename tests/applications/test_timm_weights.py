@@ -71,7 +71,11 @@ def skresnet18(tmp_path_factory, images):
     return model, path, timm_logits(model, images)
 
 
-@pytest.mark.parametrize("twin", pretrained.TWINS, ids=lambda twin: twin.name)
+# One per architecture: a checkpoint's tag changes its data configuration, not its tensors.
+ARCHITECTURES = tuple({twin.name: twin for twin in reversed(pretrained.TWINS)}.values())
+
+
+@pytest.mark.parametrize("twin", ARCHITECTURES, ids=lambda twin: twin.name)
 def test_every_twin_converts_to_the_same_logits_as_timm(twin, tmp_path, images):
     reference = random_timm_model(twin.name)
     path = save_safetensors(reference, tmp_path / "model.safetensors")
@@ -134,8 +138,11 @@ def test_swapping_the_sk_paths_changes_the_logits(skresnet18, images):
 
 def test_the_registry_matches_timm_pretrained_configs():
     for twin in pretrained.TWINS:
-        config = timm.models.get_pretrained_cfg(twin.name)
-        assert config.tag == twin.tag, twin.name
+        config = timm.models.get_pretrained_cfg(twin.pretrained_name)
+        assert config is not None, twin.pretrained_name
+        # An architecture's first checkpoint in keras-se is timm's default one.
+        default = timm.models.get_pretrained_cfg(twin.name).tag
+        assert pretrained.timm_twin(twin.name).tag == default, twin.name
         if config.hf_hub_id:
             assert (
                 twin.url
@@ -149,7 +156,8 @@ def test_the_registry_matches_timm_pretrained_configs():
         # The twin's options fix every architecture knob of its constructor.
         knobs = set(pretrained._knob_defaults(twin.constructor)) - {"dropout_rate"}
         assert set(twin.options) == knobs, twin.name
-        assert pretrained.imagenet_twin(twin.constructor, **twin.options) is twin
+        assert pretrained.imagenet_twin(twin.constructor, **twin.options).name == twin.name
+        assert pretrained.timm_twin(twin.pretrained_name) is twin
 
 
 def test_imagenet_twin_follows_the_architecture_settings():
@@ -163,6 +171,44 @@ def test_imagenet_twin_follows_the_architecture_settings():
         pretrained.imagenet_twin("SEResNet50", stem_pool="pad")
     with pytest.raises(ValueError, match="reduction_ratio=8"):
         applications.SEResNet50(weights="imagenet", reduction_ratio=8)
+
+
+def test_a_checkpoint_is_chosen_by_its_timm_tag():
+    """`weights="NAME.TAG"` picks one of an architecture's checkpoints (and its data
+    configuration); `"imagenet"` and `NAME` alone are timm's default one. A tag that timm does
+    not publish, or a checkpoint of another structure, is refused saying what would fit."""
+    assert pretrained.timm_twin("seresnet50").tag == "a1_in1k"
+    a3 = pretrained.timm_twin("seresnet50.a3_in1k")
+    assert (a3.input_size, a3.crop_pct, a3.interpolation) == (160, 0.95, "bicubic")
+    timm_layout = dict(stride_in_1x1=False, stem_pool="pad")
+    assert pretrained.checkpoint_twin("SEResNet50", "seresnet50.a3_in1k", **timm_layout) is a3
+    assert pretrained.checkpoint_twin("SEResNet50", "imagenet", **timm_layout).tag == "a1_in1k"
+    assert pretrained.checkpoint_twin("SEResNet50", "se.weights.h5") is None
+    message = r"seresnet50\.a1_in1k, seresnet50\.a2_in1k, seresnet50\.a3_in1k, seresnet50\.ra2"
+    with pytest.raises(ValueError, match=message):
+        applications.SEResNet50(weights="seresnet50.a9_in1k", **timm_layout)
+    with pytest.raises(ValueError, match=r"checkpoint of SEResNet50\(stride_in_1x1=False"):
+        applications.SEResNet50(weights="seresnet50.a3_in1k")  # the Caffe layout
+    with pytest.raises(ValueError, match="timm checkpoint of SKResNet18, not of this"):
+        applications.SEInceptionV3(weights="skresnet18.ra_in1k")
+
+
+def test_a_tagged_checkpoint_downloads_from_its_own_address(hub, images, tmp_path):
+    """Only the a3 checkpoint of seresnet50 is served: `weights="seresnet50.a3_in1k"` loads
+    it (timm's logits), into its own cache file; `"imagenet"` (a1) finds nothing to load."""
+    twin = pretrained.timm_twin("seresnet50.a3_in1k")
+    reference = random_timm_model("seresnet50")
+    data = save_safetensors(reference, tmp_path / "a3.safetensors")
+    _serve(hub, twin, data.read_bytes())
+    timm_layout = dict(stride_in_1x1=False, stem_pool="pad", input_shape=IMAGE_SIZE[1:])
+    model = applications.SEResNet50(
+        weights="seresnet50.a3_in1k", classifier_activation=None, **timm_layout
+    )
+    expected = timm_logits(reference, images)
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=1e-4)
+    assert pretrained.cached_weights_path(twin).is_file()
+    with pytest.raises(ConnectionError, match=r"seresnet50\.a1_in1k"):
+        applications.SEResNet50(weights="imagenet", **timm_layout)
 
 
 @pytest.mark.parametrize(
@@ -240,7 +286,7 @@ def test_safetensors_reader_matches_the_safetensors_package(skresnet18):
     "name, checkpoint, error, match",
     [
         ("resnet50", "m.safetensors", ValueError, "Supported timm models: legacy_seresnet18"),
-        ("skresnet18.other_tag", "m.safetensors", ValueError, "pretrained tag 'ra_in1k'"),
+        ("skresnet18.other_tag", "m.safetensors", ValueError, r"tag skresnet18\.ra_in1k of"),
         ("skresnet18", "m.npz", ValueError, r"\.safetensors file or a PyTorch"),
         ("skresnet18", "missing.safetensors", FileNotFoundError, "does not exist"),
         (3, "m.safetensors", TypeError, "must be a string"),
