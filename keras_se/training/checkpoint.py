@@ -65,6 +65,8 @@ class CrashSafeBackup(keras.callbacks.Callback):
         extra_state: optional JSON-serializable dict saved in every `state.json` (the
             training job keeps its `--xla auto` choice there, so a resumed run makes the
             same one).
+        may_grow: keys of `run_config` whose value may be larger than the backup's: the run
+            is extended (the training job's `epochs`: a finished run trained further).
 
     Example:
     >>> import tempfile, numpy as np
@@ -82,10 +84,13 @@ class CrashSafeBackup(keras.callbacks.Callback):
     'epoch-0002'
     """
 
-    def __init__(self, backup_dir, run_config=None, extra_files=None, extra_state=None):
+    def __init__(
+        self, backup_dir, run_config=None, extra_files=None, extra_state=None, may_grow=()
+    ):
         super().__init__()
         self.backup_dir = pathlib.Path(backup_dir)
         self.run_config = run_config
+        self.may_grow = tuple(may_grow)
         self.extra_files = extra_files
         self.extra_state = dict(extra_state or {})
         self.history = {}
@@ -146,18 +151,24 @@ class CrashSafeBackup(keras.callbacks.Callback):
         state = self.read_state()
         if state is None or self.run_config is None:
             return
-        if state.get("run_config") != self.run_config:
-            differences = sorted(
-                key
-                for key in set(state.get("run_config") or {}) | set(self.run_config)
-                if (state.get("run_config") or {}).get(key) != self.run_config.get(key)
-            )
+        saved = state.get("run_config") or {}
+        differences = sorted(
+            key
+            for key in set(saved) | set(self.run_config)
+            if saved.get(key) != self.run_config.get(key)
+        )
+        if differences and not all(self._grew(key, saved) for key in differences):
             raise ValueError(
                 f"The backup in {self.backup_dir} belongs to another run configuration "
                 f"(it differs in {', '.join(differences) or 'its format'}: saved "
                 f"{state.get('run_config')}). Use another output folder, the same settings to "
                 "resume it, or overwrite it."
             )
+
+    def _grew(self, key, saved):
+        if key not in self.may_grow or key not in saved or key not in self.run_config:
+            return False
+        return float(self.run_config[key]) > float(saved[key])
 
     def restore(self, model):
         """Load the last backup into the compiled `model`: `(epochs_done, history)`.

@@ -34,10 +34,22 @@ HISTORY_FILES = ("history.json", "history.csv")
 
 
 def _refuse_finished_run(config):
-    if (config.run_dir / MODEL_FILE).exists() and not config.overwrite:
+    """A finished run is only trained further when `epochs` goes beyond its last checkpoint."""
+    if not (config.run_dir / MODEL_FILE).exists() or config.overwrite:
+        return
+    state = _backup(config, config.run_dir).read_state()
+    if state is None:
         raise FileExistsError(
-            f"{config.run_dir / MODEL_FILE} already exists: that run is finished. Use another "
-            "output folder, or --overwrite (overwrite=True) to train it again from scratch."
+            f"{config.run_dir / MODEL_FILE} already exists and its checkpoints are gone, so the "
+            "run cannot be trained further. Use another output folder, or --overwrite "
+            "(overwrite=True) to train it again from scratch."
+        )
+    if state["epochs_done"] >= config.epochs:
+        raise FileExistsError(
+            f"{config.run_dir / MODEL_FILE} already exists: that run is finished after "
+            f"{state['epochs_done']} epochs. Raise --epochs above {state['epochs_done']} to "
+            "train it further from its last checkpoint, use another output folder, or "
+            "--overwrite (overwrite=True) to train it again from scratch."
         )
 
 
@@ -47,6 +59,7 @@ def _backup(config, work_dir, xla=None):
         run_config=config.fingerprint(),
         extra_files=write_history,
         extra_state={"xla": xla},
+        may_grow=("epochs",),  # more epochs: the finished run is trained further
     )
 
 
@@ -72,13 +85,31 @@ def _make_run_dir(folder):
         ) from None
 
 
+def input_statistics(config):
+    """`(mean, std)` (RGB, for images in [0, 1]) that the run's model normalizes with: those
+    of the timm checkpoint that `weights` names (`"imagenet"` or a pretrained name), else
+    ImageNet's (which every converted timm twin uses, and a network trained from scratch
+    learns around).
+
+    Example:
+    >>> input_statistics(TrainConfig(model="SEResNet18"))[0]
+    (0.485, 0.456, 0.406)
+    """
+    from keras_se.applications import pretrained
+
+    twin = isinstance(config.model, str) and pretrained.checkpoint_twin(
+        config.model, config.weights
+    )
+    return (twin.mean, twin.std) if twin else (pretrained.IMAGENET_MEAN, pretrained.IMAGENET_STD)
+
+
 def _build_model(config, num_classes, *, pretrained=True):
     """The run's model: RGB images in [0, 255] -> normalization -> the constructor's network
     -> float32 softmax. `pretrained=False` leaves out `config.weights` (for the memory check
     and the XLA probe, which need only the structure)."""
     from keras_se import applications
     from keras_se.applications import weights_file
-    from keras_se.applications.pretrained import IMAGENET_MEAN, IMAGENET_STD
+    from keras_se.applications.pretrained import is_pretrained_name
 
     constructor = (
         applications.model_entry(config.model).constructor
@@ -87,21 +118,23 @@ def _build_model(config, num_classes, *, pretrained=True):
     )
     size = config.image_size
     images = keras.Input((size, size, 3), name="images")
+    mean, std = input_statistics(config)
     normalized = keras.layers.Normalization(
-        # ImageNet statistics scaled to RGB in [0, 255], the range the data sources give.
-        mean=[255 * m for m in IMAGENET_MEAN],
-        variance=[(255 * s) ** 2 for s in IMAGENET_STD],
+        # scaled to RGB in [0, 255], the range the data sources give
+        mean=[255 * m for m in mean],
+        variance=[(255 * s) ** 2 for s in std],
         name="normalize",
     )(images)
     weights = config.weights if pretrained else None
+    checkpoint = weights == "imagenet" or is_pretrained_name(weights)
     backbone = constructor(
-        # "imagenet": the constructor loads it, with a new classifier for `num_classes`
-        weights="imagenet" if weights == "imagenet" else None,
+        # a timm checkpoint: the constructor loads it, with a new classifier for `num_classes`
+        weights=weights if checkpoint else None,
         input_tensor=normalized,
         classes=num_classes,
         classifier_activation=None,
     )
-    if weights not in (None, "imagenet"):
+    if weights is not None and not checkpoint:
         weights_file.load_weights(backbone, weights, new_head=True)
     # Softmax in float32 so that mixed precision keeps the probabilities and the loss exact.
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(
@@ -159,6 +192,17 @@ def _summary_text(result):
     )
 
 
+def _say(verbose, text):
+    """A progress line of the run (the first compile can take minutes with nothing else shown)."""
+    if verbose:
+        print(f"keras-se train: {text}", flush=True)
+
+
+def _describe_classes(names, shown=5):
+    listed = ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+    return f"{len(names)} classes ({listed})"
+
+
 def train(model="SEResNet18", dataset="sklearn_digits", **options):
     """Train an application model with `model.fit`; write and return its run summary.
 
@@ -170,10 +214,13 @@ def train(model="SEResNet18", dataset="sklearn_digits", **options):
             image folder (class sub-folders, optionally inside `train/` + `validation/`).
         **options: the other `TrainConfig` fields:
             `output_dir` (run folder, default `runs/<model>-<dataset>`); `weights` (None;
-            `"imagenet"` or a `.weights.h5`/`.keras` file of the model: every layer but the
-            classifier starts from it, the classifier is new for the dataset's classes);
-            `epochs` (6); `freeze_epochs` (0; with `weights`: that many epochs of the
-            classifier alone on the frozen layers, then all layers at 0.1x the rate);
+            `"imagenet"`, a timm pretrained name of the model's checkpoint such as
+            `"skresnet18.ra_in1k"`, or a `.weights.h5`/`.keras` file of the model: every
+            layer but the classifier starts from it, the classifier is new for the dataset's
+            classes; the input is normalized with the checkpoint's mean and std);
+            `epochs` (6; more than a finished run's trains it further); `freeze_epochs` (0;
+            with `weights`: that many epochs of the classifier alone on the frozen layers,
+            then all layers at 0.1x the rate);
             `batch_size` (64, the global batch: it must split evenly across replicas);
             `image_size` (32); `optimizer` (`"sgd"`: Nesterov momentum 0.9, or `"adamw"`);
             `learning_rate` (peak rate; default 0.1 x batch_size / 256 for SGD, 1e-3 x
@@ -251,6 +298,12 @@ def _run(config):
     )
     num_train = _count_examples(splits.train, splits.num_train)
     num_validation = _count_examples(splits.validation, splits.num_validation)
+    verbose = config.verbose if is_chief else 0
+    _say(
+        verbose,
+        f"{splits.name}: {_describe_classes(list(splits.class_names))}, {num_train} training "
+        f"and {num_validation} validation images",
+    )
     steps_per_epoch = config.steps_per_epoch or num_train // config.batch_size
     if steps_per_epoch < 1:
         raise ValueError(
@@ -312,7 +365,20 @@ def _run(config):
         with strategy.scope():
             initial_epoch, _ = backup.restore(model)
         _link_history(work_dir)
-        verbose = config.verbose if is_chief else 0
+        start_from = f", from {config.weights}" if config.weights else ""
+        _say(
+            verbose,
+            f"{model.name}: {model.count_params():,} parameters{start_from}, "
+            f"{config.image_size}x{config.image_size} images in batches of {config.batch_size} "
+            f"on {strategy.num_replicas_in_sync} replica(s), {config.precision}, XLA "
+            f"{'on' if xla else 'off'}",
+        )
+        _say(
+            verbose,
+            (f"resuming after epoch {initial_epoch}; " if initial_epoch else "")
+            + f"compiling the training step, epoch {initial_epoch + 1} of {config.epochs} "
+            "starts after it",
+        )
         epoch_log = EpochLog()
         start = time.perf_counter()
         epochs_done = initial_epoch
@@ -351,6 +417,8 @@ def _run(config):
         train_seconds = time.perf_counter() - start
         if backup.diverged is not None:
             _record_failure(work_dir, backup)
+        if config.freeze_epochs:  # frozen only for the run's first phase: saved to train whole
+            optimization.enter_phase(model, config, steps_per_epoch, frozen=False)
         atomic.save_model_atomically(model, work_dir / MODEL_FILE)
     finally:
         keras.config.set_dtype_policy(previous_policy)

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import pytest
 from harness import randomize_statistics, run_for_result, to_numpy
+from keras_se.applications import pretrained
 from training_job import SE_RESNET10
 
 from keras_se import cli
@@ -133,6 +134,36 @@ def test_a_finished_run_is_never_overwritten(digits_run, capsys):
     assert (folder / "model.keras").read_bytes() == before
 
 
+def test_a_finished_run_trains_further_when_its_epochs_are_raised(digits_run, tmp_path):
+    """`--epochs` above a finished run's: training goes on from its last checkpoint (the
+    learning-rate schedule is recomputed for the new total, as timm's `--resume` does), and
+    the history keeps the first epochs. Equal epochs, or a run whose checkpoints are gone,
+    are refused with what to do."""
+    _, folder = digits_run
+    run = tmp_path / "run"
+    shutil.copytree(folder, run, symlinks=True)
+    before = keras.saving.load_model(run / "model.keras")
+    first = json.loads((run / "history.json").read_text())
+    with pytest.raises(FileExistsError, match=r"finished after 6 epochs\. Raise --epochs above 6"):
+        job.train(SE_RESNET10, output_dir=run, epochs=6, **SMALL_RUN)
+    unfinished = tmp_path / "unfinished"  # fewer epochs than a backup's: another run
+    shutil.copytree(folder, unfinished, symlinks=True)
+    (unfinished / "model.keras").unlink()
+    with pytest.raises(ValueError, match=r"differs in epochs: saved"):
+        job.train(SE_RESNET10, output_dir=unfinished, epochs=5, verbose=0)
+    result = job.train(SE_RESNET10, output_dir=run, epochs=7, steps_per_epoch=2, verbose=0)
+    assert (result["resumed_from"], result["epochs"]) == (6, 7)
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 7 and history["loss"][:6] == first["loss"]
+    assert _committed(run)["epochs_done"] == 7
+    after = keras.saving.load_model(run / "model.keras")
+    kernel = after.get_layer("stem_conv1").kernel
+    assert not np.array_equal(to_numpy(kernel), to_numpy(before.get_layer("stem_conv1").kernel))
+    shutil.rmtree(run / "checkpoints")
+    with pytest.raises(FileExistsError, match="its checkpoints are gone"):
+        job.train(SE_RESNET10, output_dir=run, epochs=8, **SMALL_RUN)
+
+
 @pytest.mark.parametrize(
     ("options", "error", "message"),
     [
@@ -146,6 +177,13 @@ def test_a_finished_run_is_never_overwritten(digits_run, capsys):
         ({"model": "ResNet50"}, ValueError, r"plain twin ResNet50 is now called 'PlainResNet50'"),
         ({"model": 3}, TypeError, "`model` must be a model name or a callable"),
         ({"epochs": 0}, ValueError, r"`epochs` must be an integer in \[1, inf\), got 0"),
+        # A timm checkpoint of another layout than the constructor's defaults, an unknown tag.
+        (
+            {"model": "SEResNet50", "weights": "seresnet50.a3_in1k"},
+            ValueError,
+            r"checkpoint of SEResNet50\(stride_in_1x1=False, stem_pool='pad'\)",
+        ),
+        ({"model": "SKResNet18", "weights": "skresnet18.a1"}, ValueError, "tag skresnet18.ra_in1k"),
         # Below the model's smallest input: refused before the run folder exists.
         (
             {"model": "SEInceptionV3", "image_size": 74},
@@ -220,8 +258,9 @@ def test_a_backup_of_other_settings_is_not_resumed(tmp_path):
     fingerprint = job.TrainConfig(model="SEResNet18", epochs=6).fingerprint()
     state.write_text(json.dumps({"epochs_done": 2, "run_config": fingerprint}))
     start = time.perf_counter()
+    # (fewer epochs: more would train the run further, see the test above)
     with pytest.raises(ValueError, match=r"it differs in epochs: saved .*the same settings"):
-        job.train("SEResNet18", epochs=8, output_dir=tmp_path / "run")
+        job.train("SEResNet18", epochs=4, output_dir=tmp_path / "run")
     assert time.perf_counter() - start < 10
     assert sorted(p.name for p in (tmp_path / "run").rglob("*")) == ["checkpoints", "state.json"]
 
@@ -798,6 +837,22 @@ def test_a_run_starts_from_a_weights_file_with_a_new_classifier(tmp_path):
         **SMALL_RUN,
     )
     assert result["status"] == "finished" and result["num_classes"] == 10
+
+
+def test_the_input_is_normalized_with_the_checkpoints_statistics(monkeypatch):
+    """A run from a timm checkpoint (`--weights NAME.TAG` or `imagenet`) normalizes its input
+    with that checkpoint's mean and std (every published twin's are ImageNet's, so the test
+    gives one others); a run from scratch or from a file uses ImageNet's."""
+    twin = pretrained.timm_twin("skresnet18.ra_in1k")
+    odd = dataclasses.replace(twin, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    monkeypatch.setattr(pretrained, "_BY_PRETRAINED_NAME", {twin.pretrained_name: odd})
+    config = job.TrainConfig(model="SKResNet18", weights="skresnet18.ra_in1k")
+    assert job.input_statistics(config) == ((0.5,) * 3, (0.25,) * 3)
+    normalize = job._build_model(config, 3, pretrained=False).get_layer("normalize")
+    np.testing.assert_allclose(normalize.get_config()["mean"], [127.5] * 3)
+    np.testing.assert_allclose(normalize.get_config()["variance"], [63.75**2] * 3)
+    scratch = job.input_statistics(job.TrainConfig(model="SKResNet18"))
+    assert scratch == (pretrained.IMAGENET_MEAN, pretrained.IMAGENET_STD)
 
 
 def test_freeze_epochs_train_the_classifier_alone_then_every_layer(tmp_path, monkeypatch):
