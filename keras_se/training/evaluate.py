@@ -1,7 +1,11 @@
-"""`keras-se evaluate`: a trained run's model on a labelled split, class by class.
+"""`keras-se evaluate`: a trained run's model, or a keras-se ImageNet classifier, on a
+labelled split, class by class.
 
 Writes `evaluation.json` (top-1 and top-k accuracy, per-class accuracy, the confusion matrix)
-and `confusion.png`, atomically, into the run's `evaluation-SPLIT/` folder by default.
+and `confusion.png`, atomically, into the `evaluation-SPLIT/` folder next to the model by
+default. A run's model sees its images through the training job's validation pipeline; an
+ImageNet classifier through its timm twin's evaluation transform, on images Pillow decodes,
+as timm's `validate.py` does, so its top-1 on ImageNet's validation images is timm's.
 """
 
 import json
@@ -11,7 +15,7 @@ import numpy as np
 
 from keras_se import atomic
 from keras_se.layers import common
-from keras_se.training.trained import open_trained_model
+from keras_se.training.trained import ImageNetModel, open_trained_model
 
 SPLITS = ("validation", "train")
 
@@ -68,7 +72,10 @@ def plot_confusion(confusion, class_names, path):
     axis.set_yticks(ticks, class_names)
     axis.set_xlabel("predicted class")
     axis.set_ylabel("true class")
-    if len(class_names) <= 30:
+    if len(class_names) > 100:  # ImageNet: too many to name
+        axis.set_xticks([])
+        axis.set_yticks([])
+    elif len(class_names) <= 30:
         for (row, column), count in np.ndenumerate(confusion):
             axis.text(column, row, str(count), ha="center", va="center", fontsize=8)
     figure.tight_layout()
@@ -90,9 +97,13 @@ def evaluate(
     """Evaluate the model of a `keras-se train` run on a split of a labelled dataset.
 
     Args:
-        model: the run folder, or its `model.keras`.
+        model: the run folder, or its `model.keras`; or the `.keras` file of a keras-se
+            ImageNet classifier (see `trained.open_trained_model`).
         dataset: a TFDS name or image folder whose classes are the run's; by default the
             run's own dataset, split as the run split it (its validation split and seed).
+            For an ImageNet classifier (required): a folder whose class sub-folders are
+            WordNet ids (`n01440764`, ... ImageNet's validation images, or some classes of
+            them), or a TFDS dataset with such classes (`imagenet2012`, manual download).
         split: `"validation"` or `"train"`.
         data_dir: TFDS data folder (by default the run's).
         batch_size: images per batch.
@@ -108,12 +119,9 @@ def evaluate(
     >>> evaluate("runs/SEResNet18-sklearn_digits")["top1"]  # doctest: +SKIP
     0.9844097995545658
     """
-    from keras_se.training import data
-
     common.check_choice("split", split, SPLITS)
     batch_size = common.check_int("batch_size", batch_size)
     trained = open_trained_model(model)
-    run = trained.summary
     output_dir = pathlib.Path(output_dir or trained.path.parent / f"evaluation-{split}")
     results = output_dir / "evaluation.json"
     if results.exists() and not overwrite:
@@ -121,6 +129,33 @@ def evaluate(
             f"{results} holds an earlier evaluation; pass --overwrite (overwrite=True) to "
             "replace it, or another output folder."
         )
+    if isinstance(trained, ImageNetModel):
+        name, probabilities, labels = _imagenet_predictions(
+            trained, dataset, split, data_dir, batch_size
+        )
+    else:
+        name, probabilities, labels = _run_predictions(
+            trained, dataset, split, data_dir, batch_size
+        )
+    found = scores(probabilities, labels, len(trained.class_names))
+    report = {
+        "model": str(trained.path),
+        "dataset": name,
+        "split": split,
+        "class_names": list(trained.class_names),
+        **found,
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    plot_confusion(found["confusion"], trained.class_names, output_dir / "confusion.png")
+    atomic.write_text_atomically(results, json.dumps(report, indent=1))
+    return report
+
+
+def _run_predictions(trained, dataset, split, data_dir, batch_size):
+    """A run's model on its own dataset (split as the run split it) or one with its classes."""
+    from keras_se.training import data
+
+    run = trained.summary
     same = dataset is None or str(dataset) == run["dataset"]
     splits = data.load_splits(
         run["dataset"] if dataset is None else dataset,
@@ -142,17 +177,38 @@ def evaluate(
     )
     probabilities, labels = [], []
     for images, one_hot in batches:
-        probabilities.append(np.asarray(trained.model.predict_on_batch(images), "float64"))
+        probabilities.append(trained.probabilities(images))
         labels.append(np.argmax(one_hot, axis=1))
-    found = scores(np.concatenate(probabilities), np.concatenate(labels), splits.num_classes)
-    report = {
-        "model": str(trained.path),
-        "dataset": splits.name,
-        "split": split,
-        "class_names": list(trained.class_names),
-        **found,
-    }
-    output_dir.mkdir(parents=True, exist_ok=True)
-    plot_confusion(found["confusion"], trained.class_names, output_dir / "confusion.png")
-    atomic.write_text_atomically(results, json.dumps(report, indent=1))
-    return report
+    return splits.name, np.concatenate(probabilities), np.concatenate(labels)
+
+
+def _imagenet_predictions(trained, dataset, split, data_dir, batch_size):
+    """An ImageNet classifier on images Pillow decodes, with its twin's evaluation transform."""
+    from keras_se.applications.imagenet import imagenet_classes
+    from keras_se.training.data.sources import labelled_images
+
+    if dataset is None:
+        raise ValueError(
+            f"`dataset` is required to evaluate the ImageNet classifier {str(trained.path)!r}: "
+            "a folder of ImageNet images in class sub-folders named by WordNet id (n01440764, "
+            "...), or a TFDS dataset with those classes (imagenet2012, manual download)."
+        )
+    names, count, examples = labelled_images(dataset, split, data_dir=data_dir)
+    index = {wnid: i for i, (wnid, _) in enumerate(imagenet_classes())}
+    unknown = [name for name in names if name not in index]
+    if unknown:
+        raise ValueError(
+            f"The classes of dataset {str(dataset)!r} must be ImageNet WordNet ids (n01440764, "
+            f"...) for an ImageNet classifier; {', '.join(unknown[:3])} "
+            f"{'is' if len(unknown) == 1 else 'are'} not."
+        )
+    if not count:
+        raise ValueError(f"The {split} split of dataset {str(dataset)!r} holds no images.")
+    probabilities, labels, images = [], [], []
+    for number, (image, label) in enumerate(examples, start=1):
+        images.append(image)
+        labels.append(index[names[label]])
+        if len(images) == batch_size or number == count:
+            probabilities.append(trained.probabilities(trained.prepare(images)))
+            images = []
+    return str(dataset), np.concatenate(probabilities), np.asarray(labels)

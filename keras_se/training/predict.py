@@ -1,7 +1,9 @@
-"""`keras-se predict`: the classes a trained run's model sees in image files.
+"""`keras-se predict`: the classes a trained run's model, or a keras-se ImageNet classifier,
+sees in image files.
 
-Images are decoded and resized exactly as the training job's validation images were
-(`data.pipeline.resize_to`), so the model sees what it was validated on.
+For a run's model, images are decoded and resized exactly as the training job's validation
+images were (`data.pipeline.resize_to`), so the model sees what it was validated on; for an
+ImageNet classifier, with its timm twin's evaluation transform (`applications.load_image`).
 """
 
 import pathlib
@@ -55,10 +57,12 @@ def load_images(paths, image_size):
 
 
 def predict(model, images, *, top=5):
-    """The `top` classes of each image, by the model of a `keras-se train` run.
+    """The `top` classes of each image, by the model of a `keras-se train` run or a keras-se
+    ImageNet classifier.
 
     Args:
-        model: the run folder, or its `model.keras`.
+        model: the run folder, or its `model.keras`; or the `.keras` file of a keras-se
+            ImageNet classifier (see `trained.open_trained_model`).
         images: image file paths.
         top: how many classes to give per image (at most the number of classes).
 
@@ -80,8 +84,7 @@ def predict(model, images, *, top=5):
         raise ValueError(
             f"`top` must be at most the {len(trained.class_names)} classes of the model, got {top}."
         )
-    batch = load_images(images, trained.image_size)
-    probabilities = np.asarray(trained.model.predict(batch, verbose=0), "float64")
+    probabilities = trained.probabilities(trained.load_images(images))
     results = []
     for path, scores in zip(images, probabilities, strict=True):
         best = np.argsort(-scores, kind="stable")[:top]

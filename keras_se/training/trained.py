@@ -1,9 +1,12 @@
-"""A finished training run read back: its model, checked against its digest, and the names of
-the classes it was trained on (`keras-se predict` and `evaluate` take a run folder or its
-`model.keras`)."""
+"""The models `keras-se predict` and `evaluate` take, read back with what they need to be used:
+a finished training run (its folder or its `model.keras`, checked against its digest, with
+the names of the classes it was trained on), or a keras-se ImageNet classifier saved as
+`.keras` (with its timm twin, whose evaluation transform prepares its images)."""
 
 import dataclasses
 import pathlib
+
+import numpy as np
 
 from keras_se import integrity
 
@@ -33,17 +36,105 @@ class TrainedModel:
         """The side of the square images the model takes."""
         return int(self.model.input_shape[1])
 
+    def load_images(self, paths):
+        """Image files as the batch the model takes: resized as the run's validation images."""
+        from keras_se.training.predict import load_images
+
+        return load_images(paths, self.image_size)
+
+    def probabilities(self, batch):
+        """The model's class probabilities for a prepared batch (float64)."""
+        return np.asarray(self.model.predict_on_batch(batch), "float64")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageNetModel:
+    """A keras-se ImageNet classifier from a `.keras` file, and the timm twin it matches.
+
+    Attributes:
+        model: the `keras.Model` (1000 classes; it takes images normalized by
+            `preprocess_input`, as every `keras_se.applications` constructor does).
+        twin: its `pretrained.TimmTwin`: images are resized, cropped and normalized with the
+            twin's evaluation transform (`load_image`, `preprocess_input`).
+        path: the `.keras` file.
+    """
+
+    model: object
+    twin: object
+    path: pathlib.Path
+
+    @property
+    def class_names(self):
+        """The ImageNet class names, by index (`tench`, `goldfish`, ...)."""
+        from keras_se.applications.imagenet import imagenet_classes
+
+        return tuple(name for _, name in imagenet_classes())
+
+    @property
+    def image_size(self):
+        """The side of the square images the model takes: its input's, else the twin's."""
+        return int(self.model.input_shape[1] or self.twin.input_size)
+
+    def prepare(self, images):
+        """PIL images as the batch the model takes (the twin's evaluation transform)."""
+        from keras_se.applications.imagenet import load_image, preprocess_input
+
+        batch = np.stack([load_image(image, self.twin, size=self.image_size) for image in images])
+        return preprocess_input(batch, model=self.twin)
+
+    def load_images(self, paths):
+        """Image files as the batch the model takes (the twin's evaluation transform)."""
+        from PIL import Image, UnidentifiedImageError
+
+        images = []
+        for path in paths:
+            try:
+                with Image.open(path) as image:
+                    images.append(image.convert("RGB"))
+            except (UnidentifiedImageError, OSError):
+                raise ValueError(
+                    f"Image {str(path)!r} cannot be decoded: it is not an image file Pillow "
+                    "reads whole."
+                ) from None
+        return self.prepare(images)
+
+    def probabilities(self, batch):
+        """Class probabilities (float64): the softmax of the logits of a model built with
+        `classifier_activation=None`."""
+        outputs = np.asarray(self.model.predict_on_batch(batch), "float64")
+        if self.model.layers[-1].get_config().get("activation") == "softmax":
+            return outputs
+        exponentials = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        return exponentials / exponentials.sum(axis=1, keepdims=True)
+
+
+def _open_imagenet_model(path):
+    from keras_se.applications.pretrained import twin_of_model
+    from keras_se.export import load_keras_file
+
+    model = load_keras_file(path)
+    twin = twin_of_model(model) if model.output_shape[-1] == 1000 else None
+    if twin is None:
+        raise ValueError(
+            f"{str(path)!r} is neither the model of a keras-se train run (no {SUMMARY_FILE} "
+            "next to it names it) nor a keras-se ImageNet classifier with the structure of a "
+            "timm twin, so its class names and preprocessing are unknown; pass a run folder."
+        )
+    return ImageNetModel(model, twin, path)
+
 
 def open_trained_model(path):
-    """Load the model of a `keras-se train` run: the run folder or its `model.keras`.
+    """Load the model of a `keras-se train` run (the run folder or its `model.keras`), or a
+    keras-se ImageNet classifier saved as a `.keras` file (`ImageNetModel`).
 
-    The model is checked against the SHA-256 its `summary.json` recorded, and loaded with
-    `safe_mode=True`.
+    A run's model is checked against the SHA-256 its `summary.json` recorded; every model is
+    loaded with `safe_mode=True`.
 
     Raises:
         FileNotFoundError: nothing at `path`, or a folder without `model.keras`.
-        ValueError: not a run's model (no `summary.json` naming it), a run from before class
-            names were recorded, or a damaged file.
+        ValueError: neither a run's model (no `summary.json` naming it) nor an ImageNet
+            classifier with a timm twin's structure, a run from before class names were
+            recorded, or a damaged file.
 
     Example:
     >>> open_trained_model("runs/none")  # doctest: +ELLIPSIS
@@ -67,11 +158,7 @@ def open_trained_model(path):
         )
     summary = integrity.run_summary(model_path)
     if summary is None:
-        raise ValueError(
-            f"{str(model_path)!r} is not the model of a keras-se train run (no {SUMMARY_FILE} "
-            "next to it names it), so its class names and preprocessing are unknown; pass a "
-            "run folder."
-        )
+        return _open_imagenet_model(model_path)
     names = summary.get("class_names")
     if not isinstance(names, list) or len(names) != summary.get("num_classes"):
         raise ValueError(

@@ -298,3 +298,65 @@ def load_splits(
             raise ValueError(f"The image folder {str(dataset)!r} does not exist.")
         return _load_folder(path, validation_fraction, seed)
     return _load_tfds(str(dataset), data_dir, download, train_split, validation_split)
+
+
+def labelled_images(dataset, split="validation", *, data_dir=None):
+    """A split's images decoded by Pillow, with their class names, for classifiers whose
+    preprocessing works on Pillow images (timm's evaluation transform, `load_image`).
+
+    Args:
+        dataset: a folder of class sub-folders (the split itself, or holding it as `train/`
+            and `validation/`, `val/` or `test/`), or a prepared TFDS dataset (`imagenet2012`
+            after its manual download, `imagenette`).
+        split: `"validation"` (a TFDS dataset's first of validation/val/test) or `"train"`.
+        data_dir: TFDS data folder (default `$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
+
+    Returns:
+        `(class_names, count, examples)`: the dataset's class names by label, its number of
+        images, and an iterator of `(PIL RGB image, label)`.
+
+    Example:
+    >>> names, count, examples = labelled_images("sklearn_digits")  # doctest: +SKIP
+    >>> names[:3], count
+    (('0', '1', '2'), 449)
+    """
+    from PIL import Image
+
+    path = pathlib.Path(dataset).expanduser()
+    if isinstance(dataset, os.PathLike) or os.sep in str(dataset) or path.is_dir():
+        if not path.is_dir():
+            raise ValueError(f"The image folder {str(dataset)!r} does not exist.")
+        names = (split,) if split == "train" else VALIDATION_SPLIT_NAMES
+        folder = next((path / n for n in names if (path / n).is_dir()), path)
+        classes = _class_folders(folder)
+        files = [(file, label) for label, name in enumerate(classes) for file in classes[name]]
+        _check_images([file for file, _ in files])
+
+        def read_files():
+            for file, label in files:
+                with Image.open(file) as image:
+                    yield image.convert("RGB"), label
+
+        return tuple(classes), len(files), read_files()
+    name = str(dataset)
+    _check_tfds_name(name)
+    data_dir = pathlib.Path(data_dir) if data_dir else default_data_dir()
+    builder = tfds.builder(name, data_dir=str(data_dir))
+    if not builder.is_prepared():
+        raise FileNotFoundError(
+            f"Dataset {name!r} is not prepared in {data_dir}. Prepare it once with "
+            f"`{_prepare_command(name, data_dir)}` (imagenet2012 needs its manual download in "
+            f"{data_dir}/downloads/manual), then evaluate."
+        )
+    split_name = "train" if split == "train" else _split_names(builder.info, "train", None)[1]
+    examples = builder.as_dataset(
+        split=split_name, as_supervised=True, decoders={"image": tfds.decode.SkipDecoding()}
+    )
+
+    def read_records():
+        for encoded, label in examples.as_numpy_iterator():
+            with Image.open(io.BytesIO(encoded)) as image:
+                yield image.convert("RGB"), int(label)
+
+    names = tuple(builder.info.features["label"].names)
+    return names, builder.info.splits[split_name].num_examples, read_records()
