@@ -84,8 +84,9 @@ def SEResNet50(
 
     With the defaults (stride on the first 1x1, ceil-mode stem pool) it is timm's
     `legacy_seresnet50` (ImageNet: `legacy_seresnet50.in1k`); with `stride_in_1x1=False,
-    stem_pool="pad"` it is timm's `seresnet50` (ImageNet: `seresnet50.a1_in1k`, or by tag
-    `weights="seresnet50.a2_in1k"`, `"seresnet50.a3_in1k"`, `"seresnet50.ra2_in1k"`).
+    stem_pool="pad"` it is timm's `seresnet50` (ImageNet: `seresnet50.a1_in1k`; by their tag,
+    as `weights="seresnet50.a3_in1k"`: `seresnet50.a2_in1k`, `seresnet50.a3_in1k`,
+    `seresnet50.ra2_in1k`).
 
     Example:
     >>> SEResNet50(input_shape=(64, 64, 3), classes=10, stem_pool="pad").output_shape
@@ -217,7 +218,7 @@ def SEResNeXt50(
     """SE-ResNeXt-50 (32x4d): grouped bottlenecks 3/4/6/3, stride on the 3x3.
 
     With the defaults it is timm's `seresnext50_32x4d` (ImageNet:
-    `seresnext50_32x4d.racm_in1k`, or by tag `weights="seresnext50_32x4d.gluon_in1k"`); with
+    `seresnext50_32x4d.racm_in1k`; by its tag, `seresnext50_32x4d.gluon_in1k`); with
     `stem_pool="ceil"` it is timm's
     `legacy_seresnext50_32x4d` (ImageNet: `legacy_seresnext50_32x4d.in1k`).
 

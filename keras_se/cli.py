@@ -17,6 +17,7 @@ the converters' warnings are hidden unless the command gets `--verbose`.
 """
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import logging
@@ -411,11 +412,30 @@ def build_parser(commands=None):
     return parser
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Point file descriptor 2 at /dev/null meanwhile (Python's own errors still show: they
+    are printed after). TensorFlow 2.21's C++ libraries log while they load, before the level
+    in `TF_CPP_MIN_LOG_LEVEL` applies (tensorflow/tensorflow#100442)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def quiet_logs():
     """Hide TensorFlow's C++ and Python log lines, absl's and the converters' warnings.
 
-    Call it before TensorFlow is imported: its C++ log level is read then. A level the user
-    set in `TF_CPP_MIN_LOG_LEVEL` is kept.
+    Call it before TensorFlow is imported: its C++ log level is read then (`main` also hides
+    what TensorFlow's libraries print while they load). A level the user set in
+    `TF_CPP_MIN_LOG_LEVEL` is kept.
 
     Example:
     >>> quiet_logs()
@@ -448,7 +468,9 @@ def main(argv=None):
     try:
         import keras_se
 
-        keras_se.import_api()  # Keras and the layers (deferred by the console script)
+        # Keras and the layers (deferred by the console script), with the backend
+        with contextlib.nullcontext() if args.verbose else _native_stderr_silenced():
+            keras_se.import_api()
         status = args.run(args)
     except (ValueError, TypeError, FileExistsError, FileNotFoundError, ImportError) as error:
         print(f"keras-se {args.command}: {error}", file=sys.stderr)

@@ -7,6 +7,7 @@ TensorFlow."""
 
 import json
 import sys
+import typing
 import warnings
 
 import keras
@@ -54,7 +55,7 @@ class KerasSeWnidPhotos(tfds.core.GeneratorBasedBuilder):
     WordNet id."""
 
     VERSION = tfds.core.Version("1.0.0")
-    PHOTOS = {}
+    PHOTOS: typing.ClassVar[dict] = {}
 
     def _info(self):
         return tfds.core.DatasetInfo(

@@ -88,7 +88,7 @@ def test_bad_input_is_one_line_and_exit_code_2(run_dir, digit_files, tmp_path, c
         (str(run_dir), str(tmp_path / "notes.png")): "notes.png' cannot be decoded",
         (str(run_dir), str(paths[0]), "--top", "11"): "`top` must be at most the 10 classes",
         (str(tmp_path), str(paths[0])): "holds no model.keras: it is not a finished run",
-        (str(tmp_path / "own.keras"), str(paths[0])): "is not the model of a keras-se train run",
+        (str(tmp_path / "own.keras"), str(paths[0])): "is neither the model of a keras-se train",
         (str(other_run), str(paths[0])): "recorded no class names",
     }
     for argv, message in cases.items():

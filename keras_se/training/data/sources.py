@@ -316,9 +316,16 @@ def labelled_images(dataset, split="validation", *, data_dir=None):
         images, and an iterator of `(PIL RGB image, label)`.
 
     Example:
-    >>> names, count, examples = labelled_images("sklearn_digits")  # doctest: +SKIP
-    >>> names[:3], count
-    (('0', '1', '2'), 449)
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for wnid in ("n01440764", "n01443537"):
+    ...     (root / wnid).mkdir()
+    ...     Image.new("L", (8, 6)).save(root / wnid / "a.png")
+    >>> names, count, examples = labelled_images(root)
+    >>> image, label = next(examples)
+    >>> names, count, image.mode, image.size, label
+    (('n01440764', 'n01443537'), 2, 'RGB', (8, 6), 0)
     """
     from PIL import Image
 
