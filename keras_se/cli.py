@@ -156,6 +156,8 @@ def _export(args):
 
 
 def _evaluate_arguments(parser):
+    from keras_se.training.trained import SPLITS
+
     parser.description = (
         "Evaluate the model of a keras-se train run (its folder or its "
         "model.keras) on a split of its dataset (by default the run's own validation "
@@ -169,7 +171,7 @@ def _evaluate_arguments(parser):
     add("model", help="a run folder of keras-se train, its model.keras, or an ImageNet .keras")
     add("--dataset", default=None, help="TFDS name or image folder (the run's)")
     add("--data-dir", default=None, help="TFDS data folder (the run's)")
-    add("--split", choices=("validation", "train"), default="validation", help="(validation)")
+    add("--split", choices=SPLITS, default="validation", help="(validation)")
     add("--batch-size", type=_positive_int, default=64, help="images per batch (64)")
     add("-o", "--output", default=None, help="results folder (RUN/evaluation-SPLIT)")
     add("--overwrite", action="store_true", help="replace an earlier evaluation there")

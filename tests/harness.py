@@ -63,6 +63,21 @@ def randomize_statistics(model, seed=1):
         weight.assign(value.astype("float32"))
 
 
+def layers_moved(reference, model, keep=("predictions",)):
+    """The names of `reference`'s layers with weights (but those in `keep`) whose weights in
+    `model` (its layer of the same name) are no longer `reference`'s, value for value."""
+    return sorted(
+        layer.name
+        for layer in reference.layers
+        if layer.weights
+        and layer.name not in keep
+        and any(
+            not np.array_equal(to_numpy(a), to_numpy(b))
+            for a, b in zip(layer.weights, model.get_layer(layer.name).weights, strict=True)
+        )
+    )
+
+
 def check_output_shape(layer, x, expected_shape):
     """The eager output, `compute_output_shape` and a symbolic call agree with `expected_shape`."""
     y = layer(x)

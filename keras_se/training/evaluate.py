@@ -15,9 +15,7 @@ import numpy as np
 
 from keras_se import atomic
 from keras_se.layers import common
-from keras_se.training.trained import ImageNetModel, open_trained_model
-
-SPLITS = ("validation", "train")
+from keras_se.training.trained import SPLITS, ImageNetModel, open_trained_model
 
 
 def scores(probabilities, labels, num_classes, top=5):

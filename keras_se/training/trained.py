@@ -12,6 +12,7 @@ from keras_se import integrity
 
 MODEL_FILE = "model.keras"
 SUMMARY_FILE = "summary.json"
+SPLITS = ("validation", "train")  # what `evaluate` can score a model on
 
 
 @dataclasses.dataclass(frozen=True)

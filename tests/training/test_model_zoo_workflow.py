@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from harness import run_for_result, to_numpy
+from harness import layers_moved, run_for_result, to_numpy
 from keras_se.applications import SEResNet18, imagenet
 from PIL import Image
 
@@ -234,25 +234,13 @@ def test_fine_tuning_moves_the_head_first_then_the_backbone(workspace, converted
     assert cli.main([*argv, "--epochs", "1"]) == 0
     pretrained = SEResNet18(weights=str(converted), input_shape=(32, 32, 3))
 
-    def moved(model):
-        return [
-            layer.name
-            for layer in pretrained.layers
-            if layer.weights
-            and layer.name != "predictions"
-            and any(
-                not np.array_equal(to_numpy(a), to_numpy(b))
-                for a, b in zip(layer.weights, model.get_layer(layer.name).weights, strict=True)
-            )
-        ]
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frozen = keras.saving.load_model(run / "model.keras")
     # Saved to train as a whole: its optimizer state loads onto every variable.
     assert all(layer.trainable for layer in frozen.layers)
     assert not [w for w in caught if "Skipping variable loading" in str(w.message)], caught
-    assert moved(frozen) == []
+    assert layers_moved(pretrained, frozen) == []
     assert frozen.get_layer("predictions").kernel.shape == (512, 3)
     out = capsys.readouterr().out
     # What the job says before the first compile, which can take minutes.
@@ -266,7 +254,8 @@ def test_fine_tuning_moves_the_head_first_then_the_backbone(workspace, converted
     out = capsys.readouterr().out
     assert "resuming after epoch 1; compiling the training step, epoch 2 of 2" in out
     tuned = keras.saving.load_model(run / "model.keras")
-    assert len(moved(tuned)) > 30 and "stem_conv1" in moved(tuned)
+    moved = layers_moved(pretrained, tuned)
+    assert len(moved) > 30 and "stem_conv1" in moved
     head = [to_numpy(w) for w in tuned.get_layer("predictions").weights]
     assert not np.array_equal(head[0], to_numpy(frozen.get_layer("predictions").kernel))
 

@@ -19,7 +19,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from harness import randomize_statistics, run_for_result, to_numpy
+from harness import layers_moved, randomize_statistics, run_for_result, to_numpy
 from keras_se.applications import pretrained
 from training_job import SE_RESNET10
 
@@ -873,27 +873,15 @@ def test_freeze_epochs_train_the_classifier_alone_then_every_layer(tmp_path, mon
         job.train(SE_RESNET10, output_dir=tmp_path / name, epochs=epochs, **options)
         return keras.saving.load_model(tmp_path / name / "model.keras")
 
-    def moved(model):
-        """Which of the file's layers (by name) no longer hold the file's values."""
-        return sorted(
-            layer.name
-            for layer in source.layers
-            if layer.weights
-            and layer.name != "predictions"
-            and any(
-                not np.array_equal(to_numpy(a), to_numpy(b))
-                for a, b in zip(layer.weights, model.get_layer(layer.name).weights, strict=True)
-            )
-        )
-
     frozen = trained("frozen", epochs=1)
-    assert moved(frozen) == []
+    assert layers_moved(source, frozen) == []
     keras.utils.set_random_seed(0)  # the job's seed: the classifier it started from
     start = job._build_model(job.TrainConfig(model=SE_RESNET10, **options), 10)
     head = [to_numpy(w) for w in frozen.get_layer("predictions").weights]
     assert not np.array_equal(head[0], to_numpy(start.get_layer("predictions").kernel))
     straight = trained("straight", epochs=2)
-    assert len(moved(straight)) > 20 and "stem_conv1" in moved(straight)
+    assert len(layers_moved(source, straight)) > 20
+    assert "stem_conv1" in layers_moved(source, straight)
     # Killed right after the frozen phase's commit, then the same command again.
     commit = checkpoint.CrashSafeBackup._commit
 
