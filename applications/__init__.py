@@ -24,10 +24,12 @@ from keras_se.applications.pretrained import TimmTwin, imagenet_twin, timm_twin
 from keras_se.applications.registry import RENAMED, ModelEntry, list_models, model_entry
 from keras_se.applications.resnet import ResNet
 from keras_se.applications.se_resnet import (
+    PlainResNet18CIFAR,
     PlainResNet50,
     PlainResNeXt50,
     SENet154,
     SEResNet18,
+    SEResNet18CIFAR,
     SEResNet34,
     SEResNet50,
     SEResNet101,
@@ -42,6 +44,7 @@ __all__ = [
     "ModelEntry",
     "PlainMobileNet",
     "PlainResNeXt50",
+    "PlainResNet18CIFAR",
     "PlainResNet50",
     "ResNet",
     "SEBNInception",
@@ -53,6 +56,7 @@ __all__ = [
     "SEResNeXt50",
     "SEResNeXt101",
     "SEResNet18",
+    "SEResNet18CIFAR",
     "SEResNet34",
     "SEResNet50",
     "SEResNet101",

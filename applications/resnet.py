@@ -31,10 +31,11 @@ __all__ = ["APPLICATION_ARGUMENTS", "RESNEXT_32X4D", "ResNet", "preset"]
 
 BLOCKS = ("basic", "bottleneck")
 ATTENTIONS = (None, "se", "sk")
-STEMS = ("7x7", "deep")
+STEMS = ("7x7", "deep", "cifar")
 STEM_POOLS = ("pad", "ceil")
 DEFAULT_SIZE = 224
 MIN_SIZE = 32
+CIFAR_SIZE = 32  # the default input of the networks with the CIFAR stem
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
 
@@ -149,7 +150,10 @@ class _Design:
 
 
 def _stem(x, stem, stem_width, stem_pool, design):
-    """7x7/2 conv (or three 3x3 convs, the first strided) -> 3x3/2 max pool."""
+    """7x7/2 conv (or three 3x3 convs, the first strided) -> 3x3/2 max pool; or for 32x32
+    images one 3x3/1 conv and no pool."""
+    if stem == "cifar":
+        return design.conv_bn(x, stem_width, 3, prefix="stem_", suffix=1)
     if stem == "7x7":
         x = design.conv_bn(x, stem_width, 7, strides=2, prefix="stem_", suffix=1)
     else:
@@ -181,7 +185,7 @@ def ResNet(
     first_width_divisor=1,
     stem="7x7",
     stem_width=64,
-    stem_pool="pad",
+    stem_pool=None,
     stride_in_1x1=False,
     relu_before_se=False,
     shortcut_kernel_size=1,
@@ -213,10 +217,14 @@ def ResNet(
         first_width_divisor: the bottleneck's first 1x1 has `width // first_width_divisor`
             channels (2 in SENet-154).
         stem: `"7x7"` (one 7x7/2 conv) or `"deep"` (3x3/2, 3x3, 3x3 convs of `stem_width`,
-            `stem_width`, `2 * stem_width` channels, as SENet-154).
+            `stem_width`, `2 * stem_width` channels, as SENet-154), each followed by a 3x3/2
+            max pool; or `"cifar"`, one 3x3/1 conv and no pool, for 32x32 images (the CIFAR
+            ResNets): the network then keeps the input's resolution through its first stage,
+            its default input is 32x32 and it takes inputs down to `2 ** (stages - 1)`.
         stem_width: channels of the stem (of its first two convs with `stem="deep"`).
-        stem_pool: `"pad"` (3x3/2 max pool with padding 1, timm / torchvision) or `"ceil"`
-            (no padding, ceil mode: the Caffe models and timm's `legacy_*` ports).
+        stem_pool: the pooled stems' max pool: `"pad"` (the default: 3x3/2 with padding 1,
+            timm / torchvision) or `"ceil"` (no padding, ceil mode: the Caffe models and
+            timm's `legacy_*` ports). None with `stem="cifar"`, which has no pool.
         stride_in_1x1: put a bottleneck's stride on its first 1x1 conv (the original Caffe
             SE-ResNet) instead of the 3x3 (timm, torchvision). Bottleneck blocks only.
         relu_before_se: apply a ReLU to a basic block's residual branch after its second BN,
@@ -257,7 +265,12 @@ def ResNet(
     common.check_choice("block", block, BLOCKS)
     common.check_choice("attention", attention, ATTENTIONS)
     common.check_choice("stem", stem, STEMS)
-    common.check_choice("stem_pool", stem_pool, STEM_POOLS)
+    if stem == "cifar" and stem_pool is not None:
+        raise ValueError(
+            f"`stem_pool` must be None with stem='cifar' (no pool), got {stem_pool!r}."
+        )
+    if stem != "cifar":
+        stem_pool = common.check_choice("stem_pool", stem_pool or "pad", STEM_POOLS)
     if stride_in_1x1 and block != "bottleneck":
         raise ValueError(
             "`stride_in_1x1=True` applies to bottleneck blocks only, got block='basic'."
@@ -304,8 +317,8 @@ def ResNet(
         input_tensor,
         input_shape,
         include_top=include_top,
-        default_size=DEFAULT_SIZE,
-        min_size=MIN_SIZE,
+        default_size=CIFAR_SIZE if stem == "cifar" else DEFAULT_SIZE,
+        min_size=2 ** (len(depths) - 1) if stem == "cifar" else MIN_SIZE,
     )
     # Download and convert before building, so that an offline machine fails at once.
     imagenet_path = (

@@ -65,6 +65,74 @@ def SEResNet34(
     return preset(SEResNet34, locals(), depths=(3, 4, 6, 3), block="basic", attention="se")
 
 
+@register_model(
+    family="resnet",
+    attention="se",
+    default_size=32,
+    min_size=8,
+    plain_twin="PlainResNet18CIFAR",
+)
+def SEResNet18CIFAR(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="se_resnet18_cifar",
+    *,
+    reduction_ratio=16,
+):
+    """SE-ResNet-18 for 32x32 images: the "SENet-18" of the CIFAR-10 notebooks.
+
+    ResNet-18 as the CIFAR notebooks build it (kuangliu's pytorch-cifar `SENet18`): one 3x3/1
+    stem conv of 64 channels with BN and ReLU and no max pool, so the first stage works at the
+    input's full resolution; basic blocks 2/2/2/2 of 64/128/256/512 channels with 1x1
+    projection shortcuts (and BN) where the shape changes; SE (biased, C/16 wide) on the
+    second BN's output, before the addition; global average pooling (the notebook's 4x4
+    average pool at 32x32) and a 10-way classifier. 11,263,042 trainable parameters, as the
+    notebook's model has. Its default input is 32x32 and it takes any input from 8x8 up; no
+    ImageNet checkpoint exists (`weights="imagenet"` is refused).
+
+    Example:
+    >>> SEResNet18CIFAR().output_shape
+    (None, 10)
+    """
+    return preset(
+        SEResNet18CIFAR, locals(), depths=(2, 2, 2, 2), block="basic", attention="se", stem="cifar"
+    )
+
+
+@register_model(family="resnet", attention=None, default_size=32, min_size=8)
+def PlainResNet18CIFAR(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="resnet18_cifar",
+):
+    """ResNet-18 for 32x32 images without attention: the plain twin of `SEResNet18CIFAR`
+    (the notebooks' `ResNet18`, 11,173,962 trainable parameters). No ImageNet checkpoint
+    exists (`weights="imagenet"` is refused).
+
+    Example:
+    >>> PlainResNet18CIFAR(input_shape=(64, 64, 3), include_top=False).output_shape
+    (None, 8, 8, 512)
+    """
+    return preset(
+        PlainResNet18CIFAR,
+        locals(),
+        depths=(2, 2, 2, 2),
+        block="basic",
+        attention=None,
+        stem="cifar",
+    )
+
+
 @register_model(family="resnet", attention="se", plain_twin="PlainResNet50")
 def SEResNet50(
     include_top=True,

@@ -106,19 +106,22 @@ def resnet_forward(model, images, arch):
         model: a keras-se ResNet-family model, used only as a source of weights by layer name.
         images: NHWC float32 numpy images.
         arch: the architecture as timm describes it: `depths`, `block`, `attention`, `groups`,
-            `stride_in_1x1`, `stem` ("7x7" or "deep"), `stem_pool` ("pad" or "ceil"),
+            `stride_in_1x1`, `stem` ("7x7", "deep" or "cifar"), `stem_pool` ("pad" or "ceil"),
             `split_input` (SK basic blocks), `relu_before_se` (timm's legacy basic blocks),
             `include_top`.
     """
     with torch.no_grad():
         x = _tensor(images.transpose(0, 3, 1, 2))
-        stem_convs = 3 if arch.get("stem") == "deep" else 1
-        for index in range(1, stem_convs + 1):
-            x = _conv_bn(x, model, "stem_", index, stride=2 if index == 1 else 1)
-        if arch["stem_pool"] == "ceil":
-            x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+        if arch.get("stem") == "cifar":  # kuangliu's pytorch-cifar: conv 3x3/1 + BN + ReLU
+            x = _conv_bn(x, model, "stem_", 1)
         else:
-            x = F.max_pool2d(x, 3, 2, padding=1)
+            stem_convs = 3 if arch.get("stem") == "deep" else 1
+            for index in range(1, stem_convs + 1):
+                x = _conv_bn(x, model, "stem_", index, stride=2 if index == 1 else 1)
+            if arch["stem_pool"] == "ceil":
+                x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+            else:
+                x = F.max_pool2d(x, 3, 2, padding=1)
         for stage, depth in enumerate(arch["depths"], 1):
             for index in range(depth):
                 stride = 2 if stage > 1 and index == 0 else 1

@@ -30,7 +30,7 @@ NOT_MODELS = {
 
 def test_every_public_constructor_is_registered_once_and_nothing_else():
     models = applications.list_models()
-    assert len(models) == len(set(models)) == 21
+    assert len(models) == len(set(models)) == 23
     assert set(models) == set(applications.__all__) - NOT_MODELS
     for name in models:
         entry = applications.model_entry(name)
@@ -56,6 +56,7 @@ def test_the_pretrained_models_are_those_with_a_timm_twin():
 def test_names_are_in_natural_order_and_filters_select_by_pattern_family_and_attention():
     assert applications.list_models("SEResNet*") == [
         "SEResNet18",
+        "SEResNet18CIFAR",
         "SEResNet34",
         "SEResNet50",
         "SEResNet101",
@@ -76,7 +77,7 @@ def test_names_are_in_natural_order_and_filters_select_by_pattern_family_and_att
     ]
     models = applications.list_models()
     plain = [name for name in models if applications.model_entry(name).attention is None]
-    assert plain == ["PlainMobileNet", "PlainResNeXt50", "PlainResNet50"]
+    assert plain == ["PlainMobileNet", "PlainResNeXt50", "PlainResNet18CIFAR", "PlainResNet50"]
 
 
 def test_plain_twins_exist_and_have_no_attention():
@@ -96,6 +97,7 @@ def test_plain_twins_exist_and_have_no_attention():
         "SEMobileNet": "PlainMobileNet",
         "SEMobileNetV2": "keras.applications.MobileNetV2",
         "SEResNeXt50": "PlainResNeXt50",
+        "SEResNet18CIFAR": "PlainResNet18CIFAR",
         "SEResNet50": "PlainResNet50",
         "SKNet50": "PlainResNeXt50",
     }

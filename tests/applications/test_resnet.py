@@ -32,6 +32,9 @@ REFERENCE_COUNTS = {
     "SKNet26": (16_746_408, None),
     "SKNet50": (27_479_784, 84_544),
     "SKNet101": (48_736_040, None),
+    # The CIFAR-10 notebook's SENet-18 and ResNet-18, with their 10-class heads.
+    "SEResNet18CIFAR": (11_263_042, 9_600),
+    "PlainResNet18CIFAR": (11_173_962, 9_600),
 }
 
 # Each constructor as timm / the Caffe models describe it, for the PyTorch reference.
@@ -59,6 +62,8 @@ ARCHITECTURES = {
     "SKNet26": dict(depths=(2, 2, 2, 2), **_SKNET),
     "SKNet50": dict(depths=(3, 4, 6, 3), **_SKNET),
     "SKNet101": dict(depths=(3, 4, 23, 3), **_SKNET),
+    "SEResNet18CIFAR": dict(depths=(2, 2, 2, 2), block="basic", attention="se", stem="cifar"),
+    "PlainResNet18CIFAR": dict(depths=(2, 2, 2, 2), block="basic", stem="cifar"),
 }
 assert set(ARCHITECTURES) == set(REFERENCE_COUNTS) == set(applications.list_models(family="resnet"))
 
@@ -109,6 +114,31 @@ def test_outputs_match_an_independent_pytorch_forward(name, any_size_models):
     # large fraction of their scale.
     scale = max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-3 * scale)
+
+
+def test_the_cifar_reference_tells_a_misplaced_se_and_a_wrong_stride(any_size_models):
+    """The negative controls of the notebook's SENet-18 comparison: the same weights run with
+    a ReLU before each SE, or with a strided, pooled stem, give other logits."""
+    model = any_size_models("SEResNet18CIFAR")
+    randomize_statistics(model, seed=3)
+    images = random_batch((2, 32, 32, 3), seed=6)
+    arch = ARCHITECTURES["SEResNet18CIFAR"]
+    logits = to_numpy(model(images, training=False))
+    scale = max(1.0, float(np.abs(logits).max()))
+    np.testing.assert_allclose(logits, resnet_forward(model, images, arch), atol=1e-3 * scale)
+    for wrong in ({"relu_before_se": True}, {"stem": "7x7", "stem_pool": "pad"}):
+        difference = np.abs(resnet_forward(model, images, {**arch, **wrong}) - logits).max()
+        assert difference > 0.01 * scale, wrong
+
+
+def test_the_cifar_networks_take_32x32_by_default_and_refuse_less_than_8():
+    assert applications.SEResNet18CIFAR().input_shape == (None, 32, 32, 3)
+    with pytest.raises(ValueError, match="at least 8x8"):
+        applications.SEResNet18CIFAR(input_shape=(7, 7, 3))
+    with pytest.raises(ValueError, match=r"`stem_pool` must be None with stem='cifar'"):
+        ResNet((1, 1), block="basic", stem="cifar", stem_pool="pad", input_shape=(8, 8, 3))
+    with pytest.raises(ValueError, match="weights='imagenet' is not available for SEResNet18CIFAR"):
+        applications.SEResNet18CIFAR(weights="imagenet")
 
 
 def test_default_input_is_224_with_the_top_and_any_size_without():
