@@ -125,13 +125,21 @@ def converted(workspace):
     return output
 
 
-def test_the_converted_model_predicts_what_timm_does(workspace, converted, capsys, tmp_path):
+@pytest.fixture(scope="module")
+def imagenet_model(workspace, converted):
+    """The converted model as a user saves it: an ImageNet classifier in a `.keras` file."""
+    folder, _ = workspace
+    path = folder / "se_resnet18.keras"
+    SEResNet18(weights=str(converted)).save(path)
+    return path
+
+
+def test_the_converted_model_predicts_what_timm_does(workspace, imagenet_model, capsys):
     """`keras-se predict` on the converted model saved as `.keras`: the twin is recognized
     from the file's structure and its evaluation transform applied (timm's own transform ran
     in the reference): the top 5 classes and their probabilities are timm's (1e-4)."""
     _, reference = workspace
-    path = tmp_path / "se_resnet18.keras"
-    SEResNet18(weights=str(converted)).save(path)
+    path = imagenet_model
     capsys.readouterr()
     assert cli.main(["predict", str(path), *reference["paths"], "--top", "5", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
@@ -154,12 +162,11 @@ def test_the_converted_model_predicts_what_timm_does(workspace, converted, capsy
     assert np.abs(to_numpy(logits) - expected).max() > 1e-3
 
 
-def test_an_imagenet_folder_evaluates_as_timm_scores_it(workspace, converted, tmp_path):
+def test_an_imagenet_folder_evaluates_as_timm_scores_it(workspace, imagenet_model, tmp_path):
     """`keras-se evaluate` of the converted model on a folder of class sub-folders named by
     WordNet id: the top-1 and top-5 that timm's probabilities give for the same files."""
     _, reference = workspace
-    path = tmp_path / "se_resnet18.keras"
-    SEResNet18(weights=str(converted)).save(path)
+    path = imagenet_model
     wnids = [wnid for wnid, _ in imagenet.imagenet_classes()]
     expected = reference["probabilities"]
     labels = []
@@ -192,13 +199,14 @@ def test_an_imagenet_folder_evaluates_as_timm_scores_it(workspace, converted, tm
     }
 
 
-def test_an_imagenet_model_refuses_bad_input_in_one_line(workspace, converted, tmp_path, capsys):
+def test_an_imagenet_model_refuses_bad_input_in_one_line(
+    workspace, imagenet_model, tmp_path, capsys
+):
     """Evaluating without a dataset, a dataset whose classes are not WordNet ids, an image that
     does not decode, a `.keras` file that is neither a run's model nor an ImageNet classifier:
     one line, exit code 2, nothing written."""
     folder, reference = workspace
-    path = tmp_path / "se_resnet18.keras"
-    SEResNet18(weights=str(converted)).save(path)
+    path = imagenet_model
     other = tmp_path / "other.keras"
     SEResNet18(weights=None, classes=10).save(other)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
@@ -211,13 +219,17 @@ def test_an_imagenet_model_refuses_bad_input_in_one_line(workspace, converted, t
         (["predict", str(path), str(tmp_path / "broken.png")], "cannot be decoded"),
         (["predict", str(other), reference["paths"][0]], "nor a keras-se ImageNet classifier"),
     ]
-    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def files():  # where the commands would write: next to the models
+        return sorted(p for folder in (tmp_path, path.parent) for p in folder.rglob("*"))
+
+    before = files()
     for argv, message in cases:
         capsys.readouterr()
         assert cli.main(argv) == 2, argv
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, (argv, err)
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert files() == before
 
 
 def test_fine_tuning_moves_the_head_first_then_the_backbone(workspace, converted, capsys):
