@@ -208,7 +208,7 @@ def test_a_finished_run_trains_further_when_its_epochs_are_raised(digits_run, tm
         ({"output_dir": ""}, ValueError, "`output_dir` must not be empty, got ''"),
         ({"dataset": ""}, ValueError, "`dataset` must not be empty, got ''"),
         ({"weights": "imagenet", "model": "SEMobileNet"}, ValueError, "not available for SEMobi"),
-        ({"weights": "w.h5"}, ValueError, "`weights` must be 'imagenet' or the path of a"),
+        ({"weights": "w.h5"}, ValueError, "`weights` must be 'imagenet', a timm pretrained name"),
         ({"weights": "gone.weights.h5"}, ValueError, "`weights` file 'gone.weights.h5' does not"),
         ({"freeze_epochs": 2}, ValueError, "alone on pretrained layers: give `weights`"),
         ({"freeze_epochs": 7, "weights": "imagenet"}, ValueError, r"`freeze_epochs` must be an"),
