@@ -32,6 +32,9 @@ SUFFIXES = {"onnx": ".onnx", "saved_model": "", "tflite": ".tflite"}
 # ONNX opsets that tf2onnx 1.17 converts to (its README: 14 to 18; 13 works for these models).
 ONNX_OPSETS = range(13, 19)
 DEFAULT_TOLERANCE = 1e-4
+# What an ONNX file's input, output and their dynamic batch dimension are called (tf2onnx
+# leaves the TensorFlow names: `images:0`, `Identity:0`, `unk__263`).
+ONNX_NAMES = {"input": "images", "output": "predictions", "batch": "batch"}
 _XLA_MARK = "_XlaMustCompile"
 _NO_INLINE_MARK = "_noinline"
 _PACKAGES = {
@@ -332,6 +335,36 @@ def _write_saved_model(model, input_shape, folder):
         fingerprinting_utils.write_fingerprint(str(folder))  # its checksum covers the graph
 
 
+def name_onnx_interface(model_proto):
+    """Rename the graph's one input and one output to `ONNX_NAMES` and give their first
+    dimension the symbolic name `batch`, everywhere the graph refers to them.
+
+    Example:
+    >>> import onnx
+    >>> node = onnx.helper.make_node("Relu", ["images:0"], ["Identity:0"])
+    >>> value = lambda name: onnx.helper.make_tensor_value_info(name, 1, ["unk__1", 4])
+    >>> graph = onnx.helper.make_graph([node], "g", [value("images:0")], [value("Identity:0")])
+    >>> model = name_onnx_interface(onnx.helper.make_model(graph))
+    >>> node, output = model.graph.node[0], model.graph.output[0]
+    >>> list(node.input), list(node.output), output.type.tensor_type.shape.dim[0].dim_param
+    (['images'], ['predictions'], 'batch')
+    """
+    graph = model_proto.graph
+    renames = {graph.input[0].name: ONNX_NAMES["input"], graph.output[0].name: ONNX_NAMES["output"]}
+    used = {name for node in graph.node for name in (*node.input, *node.output)}
+    if (used | {t.name for t in graph.initializer}) & (set(renames.values()) - set(renames)):
+        return model_proto  # a graph that already uses the names: left as the converter wrote it
+    for node in graph.node:
+        for names in (node.input, node.output):
+            for index, name in enumerate(names):
+                names[index] = renames.get(name, name)
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        value.name = renames.get(value.name, value.name)
+    for value in (graph.input[0], graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_param = ONNX_NAMES["batch"]
+    return model_proto
+
+
 def _write_onnx(model, input_shape, path, opset):
     import tensorflow as tf
     import tf2onnx
@@ -348,5 +381,5 @@ def _write_onnx(model, input_shape, path, opset):
     # tf2onnx leaves its working graphs in reference cycles: 8 GB for a 130 MB SENet-154 graph,
     # held until Python's next full collection. Collect them now (under a second).
     gc.collect()
-    path.write_bytes(model_proto.SerializeToString())
+    path.write_bytes(name_onnx_interface(model_proto).SerializeToString())
     return model_proto.opset_import[0].version

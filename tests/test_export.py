@@ -1,6 +1,10 @@
 """Export to ONNX, SavedModel and TFLite: parity with Keras for one model of every family (the
 grouped-convolution ones explicitly), dynamic batch, the CLI, and bad input."""
 
+import os
+import shutil
+import subprocess
+import sys
 import zipfile
 
 import keras
@@ -123,6 +127,37 @@ def test_every_family_matches_keras_in_every_format(family_models, exported, fam
     expected = to_numpy(model(batch, training=False))
     np.testing.assert_allclose(run_exported(path, format, batch), expected, rtol=0, atol=TOLERANCE)
     assert [p.name for p in folder.iterdir()] == [path.name]  # no staging folder left behind
+
+
+def test_onnx_files_name_their_input_output_and_batch(exported):
+    """`images` in, `predictions` out, the batch dimension `batch` (tf2onnx wrote `images:0`,
+    `Identity:0` and `unk__263`), and the opset the report gives."""
+    report, _ = exported("se_resnet18", "onnx")
+    session = onnxruntime.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    ((name, shape),) = [(value.name, value.shape) for value in session.get_inputs()]
+    assert (name, shape) == ("images", ["batch", 32, 32, 3])
+    ((name, shape),) = [(value.name, value.shape) for value in session.get_outputs()]
+    assert (name, shape) == ("predictions", ["batch", 10])
+    model = onnx.load(str(report.path))
+    assert model.opset_import[0].version == report.opset == 15
+    # Every reference moved with the names: the graph checks, and no node keeps an old name.
+    onnx.checker.check_model(model)
+    names = {name for node in model.graph.node for name in (*node.input, *node.output)}
+    assert {"images", "predictions"} <= names and not {"images:0", "Identity:0"} & names
+
+
+def test_the_export_command_prints_no_converter_warnings_unless_verbose(keras_file, tmp_path):
+    script = shutil.which("keras-se", path=os.path.dirname(sys.executable))
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    runs = {}
+    for flags in ([], ["--verbose"]):
+        argv = [script, "export", str(keras_file), "--format", "onnx", "--overwrite"]
+        argv += ["-o", str(tmp_path / "m.onnx"), *flags]
+        runs[bool(flags)] = subprocess.run(argv, capture_output=True, text=True, env=environment)
+    assert runs[False].returncode == runs[True].returncode == 0, runs[False].stderr[-2000:]
+    assert runs[False].stdout.startswith("exported ") and runs[False].stderr == ""
+    # The negative control: TensorFlow's and tf2onnx's lines are there to hide.
+    assert "convert_variables_to_constants" in runs[True].stderr, runs[True].stderr[-2000:]
 
 
 @pytest.mark.parametrize("family", GROUPS)
