@@ -222,14 +222,23 @@ def timm_twin(timm_name):
     return _BY_PRETRAINED_NAME[timm_name] if tag else twin
 
 
-def is_pretrained_name(weights):
-    """Whether `weights` names one of the timm checkpoints keras-se converts (`name.tag`).
+def is_checkpoint_name(weights):
+    """Whether `weights` names a timm checkpoint that keras-se converts: `"imagenet"` (a
+    twin's default one) or a pretrained name (`name.tag`), rather than a weights file.
 
     Example:
-    >>> is_pretrained_name("seresnet50.a3_in1k"), is_pretrained_name("model.weights.h5")
-    (True, False)
+    >>> [is_checkpoint_name(w) for w in ("imagenet", "seresnet50.a3_in1k", "m.weights.h5")]
+    [True, True, False]
     """
-    return isinstance(weights, str) and weights in _BY_PRETRAINED_NAME
+    return isinstance(weights, str) and (weights == "imagenet" or weights in _BY_PRETRAINED_NAME)
+
+
+def _fits(twin, constructor, options):
+    """Whether `constructor(**options)` has `twin`'s structure (unset options: the defaults)."""
+    if twin.constructor != constructor:
+        return False
+    resolved = {**_knob_defaults(constructor), **options}
+    return all(resolved.get(knob) == value for knob, value in twin.options.items())
 
 
 def checkpoint_twin(constructor, weights, **options):
@@ -245,22 +254,21 @@ def checkpoint_twin(constructor, weights, **options):
     """
     if weights == "imagenet":
         return imagenet_twin(constructor, **options)
-    if not is_pretrained_name(weights):
+    if not is_checkpoint_name(weights):
         name, _, tag = weights.partition(".") if isinstance(weights, str) else ("", "", "")
         if name in _BY_NAME and tag and not weights.endswith((".h5", ".keras")):
             timm_twin(weights)  # an unknown tag of a known architecture: the error lists them
         return None
     twin = _BY_PRETRAINED_NAME[weights]
     name = getattr(constructor, "__name__", constructor)
-    resolved = {**_knob_defaults(name), **options} if twin.constructor == name else {}
-    if twin.constructor != name or any(resolved.get(k) != v for k, v in twin.options.items()):
-        settings = "".join(f", {k}={v!r}" for k, v in twin.settings.items())
-        raise ValueError(
-            f"weights={weights!r} is a checkpoint of {twin.constructor}({settings.lstrip(', ')})"
-            f", not of {name} with these options: build keras_se.applications."
-            f"{twin.constructor}(weights={weights!r}{settings})."
-        )
-    return twin
+    if _fits(twin, name, options):
+        return twin
+    settings = "".join(f", {k}={v!r}" for k, v in twin.settings.items())
+    raise ValueError(
+        f"weights={weights!r} is a checkpoint of {twin.constructor}({settings.lstrip(', ')}), "
+        f"not of {name} with these options: build keras_se.applications.{twin.constructor}"
+        f"(weights={weights!r}{settings})."
+    )
 
 
 def _knob_defaults(constructor):
@@ -290,7 +298,7 @@ def imagenet_twin(constructor, **options):
     'legacy_seresnext50_32x4d.in1k'
     """
     name = getattr(constructor, "__name__", constructor)
-    candidates = [twin for twin in TWINS if twin.constructor == name]
+    candidates = [twin for twin in _BY_NAME.values() if twin.constructor == name]
     if not candidates:
         with_weights = sorted({twin.constructor for twin in TWINS})
         raise ValueError(
@@ -299,10 +307,10 @@ def imagenet_twin(constructor, **options):
             f"{', '.join(with_weights)}. Pass weights=None, or the path of a .weights.h5 or "
             ".keras file saved from this architecture."
         )
-    resolved = {**_knob_defaults(name), **options}
     for twin in candidates:
-        if all(resolved.get(knob) == value for knob, value in twin.options.items()):
+        if _fits(twin, name, options):
             return twin
+    resolved = {**_knob_defaults(name), **options}
     settings = "; ".join(
         f"{twin.pretrained_name}: {', '.join(f'{k}={v!r}' for k, v in twin.options.items())}"
         for twin in candidates
@@ -339,7 +347,7 @@ def twin_of_model(model):
     """
     shape = tuple(model.input_shape[1:])
     classes = model.output_shape[-1]
-    for twin in TWINS:
+    for twin in _BY_NAME.values():  # an architecture's checkpoints share its structure
         if _default_model_name(twin.constructor) != model.name:
             continue
         candidate = twin.build(weights=None, input_shape=shape, classes=classes, name=model.name)

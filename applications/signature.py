@@ -84,7 +84,7 @@ def _check_weights_argument(weights, imagenet_available, imagenet_note):
     path = os.fspath(weights)
     from keras_se.applications import pretrained
 
-    if pretrained.is_pretrained_name(path):
+    if pretrained.is_checkpoint_name(path):
         raise ValueError(
             f"weights={path!r} is a timm checkpoint of "
             f"{pretrained.timm_twin(path).constructor}, not of this architecture."

@@ -432,7 +432,7 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-def quiet_logs():
+def _quiet_logs():
     """Hide TensorFlow's C++ and Python log lines, absl's and the converters' warnings.
 
     Call it before TensorFlow is imported: its C++ log level is read then (`main` also hides
@@ -440,7 +440,7 @@ def quiet_logs():
     `TF_CPP_MIN_LOG_LEVEL` is kept.
 
     Example:
-    >>> quiet_logs()
+    >>> _quiet_logs()
     >>> logging.getLogger("absl").level == logging.ERROR
     True
     """
@@ -466,7 +466,7 @@ def main(argv=None):
     args = build_parser([command]).parse_args(argv)
     args.command_line = " ".join(["keras-se", *argv])
     if not args.verbose:
-        quiet_logs()
+        _quiet_logs()
     try:
         import keras_se
 

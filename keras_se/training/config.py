@@ -172,13 +172,13 @@ class TrainConfig:
     def _check_weights(self):
         if self.weights is None:
             return
-        from keras_se.applications.pretrained import checkpoint_twin, is_pretrained_name
+        from keras_se.applications.pretrained import checkpoint_twin, is_checkpoint_name
 
         if isinstance(self.model, str):
             # no checkpoint, or one of another structure: the error says which models have one
             if checkpoint_twin(self.model, self.weights) is not None:
                 return
-        elif self.weights == "imagenet" or is_pretrained_name(self.weights):
+        elif is_checkpoint_name(self.weights):
             return
         path = pathlib.Path(str(self.weights)).expanduser()
         if not str(self.weights).endswith((".weights.h5", ".keras")):

@@ -109,7 +109,7 @@ def _build_model(config, num_classes, *, pretrained=True):
     and the XLA probe, which need only the structure)."""
     from keras_se import applications
     from keras_se.applications import weights_file
-    from keras_se.applications.pretrained import is_pretrained_name
+    from keras_se.applications.pretrained import is_checkpoint_name
 
     constructor = (
         applications.model_entry(config.model).constructor
@@ -126,7 +126,7 @@ def _build_model(config, num_classes, *, pretrained=True):
         name="normalize",
     )(images)
     weights = config.weights if pretrained else None
-    checkpoint = weights == "imagenet" or is_pretrained_name(weights)
+    checkpoint = is_checkpoint_name(weights)
     backbone = constructor(
         # a timm checkpoint: the constructor loads it, with a new classifier for `num_classes`
         weights=weights if checkpoint else None,
