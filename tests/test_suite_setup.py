@@ -1,4 +1,5 @@
-"""The test suite's own setup: how pytest-xdist splits it between workers (tests/conftest.py)."""
+"""The test suite's own setup: how pytest-xdist splits it between workers (tests/conftest.py),
+and what it leaves on disk."""
 
 import pathlib
 
@@ -23,3 +24,19 @@ def test_the_longest_units_named_first_exist():
     root = pathlib.Path(__file__).resolve().parents[1]
     for unit in LONGEST_FIRST:
         assert unit == "full_size_models" or (root / unit).is_file(), unit
+
+
+_WRITTEN = []
+
+
+def test_a_passing_test_writes_into_its_tmp_path(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(bytes(1024))
+    _WRITTEN.append(tmp_path)
+    assert (tmp_path / "weights.bin").stat().st_size == 1024
+
+
+def test_the_tmp_path_of_a_passing_test_is_gone_once_it_ended():
+    """pyproject.toml's `tmp_path_retention_policy = "failed"`: the gigabytes of checkpoints
+    and exports that the suite writes do not pile up on disk (they filled a CI machine's)."""
+    (folder,) = _WRITTEN  # the test above ran first, in this process
+    assert not folder.exists()
