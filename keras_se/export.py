@@ -22,6 +22,7 @@ import gc
 import math
 import os
 import pathlib
+import sys
 import zipfile
 
 from keras_se import atomic, integrity, requirements
@@ -49,9 +50,11 @@ class ExportReport:
     """What `export()` wrote and how closely it reproduces Keras.
 
     Example:
-    >>> report = ExportReport(pathlib.Path("m.onnx"), "onnx", 2e-7, 3.5, 1e-4, (1, 3), 15)
-    >>> str(report).split(": ")[1]
-    'max |onnxruntime - Keras| = 2e-07 on batches of 1 and 3, outputs up to 3.5 (tolerance 0.0001)'
+    >>> report = ExportReport(pathlib.Path("m.onnx"), "onnx", 2e-7, 3.5, 1e-4, (1, 3), 15, 2**31)
+    >>> str(report).split(": ")[1].split(", outputs")[0]
+    'max |onnxruntime - Keras| = 2e-07 on batches of 1 and 3'
+    >>> str(report).split(", ")[-1]
+    'peak memory 2.1 GB'
     """
 
     path: pathlib.Path
@@ -61,6 +64,9 @@ class ExportReport:
     tolerance: float
     batch_sizes: tuple
     opset: int | None = None
+    # The process's peak resident memory when the export was done (the export's own peak in
+    # `keras-se export`, where the export is what the process does).
+    peak_memory_bytes: int | None = None
 
     def __str__(self):
         detail = f", opset {self.opset}" if self.opset is not None else ""
@@ -69,6 +75,11 @@ class ExportReport:
             f"{self.path} ({self.format}{detail}): max |{RUNTIMES[self.format]} - Keras| = "
             f"{self.max_abs_diff:.3g} on batches of {batches}, outputs up to "
             f"{self.max_abs_output:.3g} (tolerance {self.tolerance:g})"
+            + (
+                f", peak memory {self.peak_memory_bytes / 1e9:.1f} GB"
+                if self.peak_memory_bytes
+                else ""
+            )
         )
 
 
@@ -145,7 +156,19 @@ def export(
                 f"(max absolute difference), above the tolerance {tolerance:g}; nothing was "
                 f"written to {path}."
             )
-    return ExportReport(path, format, difference, scale, tolerance, CHECK_BATCH_SIZES, opset)
+    return ExportReport(
+        path, format, difference, scale, tolerance, CHECK_BATCH_SIZES, opset, _peak_memory_bytes()
+    )
+
+
+def _peak_memory_bytes():
+    """This process's peak resident memory so far (None where `resource` does not exist)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
 
 
 def load_keras_file(path):
@@ -365,21 +388,83 @@ def name_onnx_interface(model_proto):
     return model_proto
 
 
+def _collecting(optimizer_class):
+    """An ONNX graph optimizer that frees its garbage when it is done.
+
+    tf2onnx's optimizer passes (two dozen per conversion) each leave a copy of every constant
+    (the model's weights) in reference cycles that Python collects only now and then: without
+    this, SE-ResNet-50 peaked at 8 GB for 112 MB of weights.
+    """
+
+    def optimizer():
+        instance = optimizer_class()
+        optimize = instance.optimize
+
+        def optimize_and_collect(graph, iteration):
+            try:
+                return optimize(graph, iteration)
+            finally:
+                gc.collect()
+
+        instance.optimize = optimize_and_collect
+        return instance
+
+    return optimizer
+
+
 def _write_onnx(model, input_shape, path, opset):
+    """tf2onnx's `from_graph_def`, step by step, so that its working copies of the weights are
+    freed as soon as each step is done.
+
+    The objects that exist before the conversion (Keras, TensorFlow, the model) are frozen out
+    of Python's collections meanwhile (`gc.freeze`), so that each collection looks at the
+    converter's objects only: a fraction of a second instead of a second or more each.
+    """
+    gc.freeze()
+    try:
+        return _convert_to_onnx(model, input_shape, path, opset)
+    finally:
+        gc.unfreeze()
+
+
+def _convert_to_onnx(model, input_shape, path, opset):
     import tensorflow as tf
-    import tf2onnx
+    from tf2onnx import optimizer, tf_loader, tfonnx
 
     function = tf.function(lambda images: model(images, training=False))
     concrete = function.get_concrete_function(_input_spec(model, input_shape))
     input_names = [concrete.inputs[0].name]  # the images; the other inputs are captures
     output_names = [tensor.name for tensor in concrete.outputs]
-    graph_def = tf2onnx.tf_loader.from_function(concrete, input_names, output_names)
-    drop_xla_compile_marks(graph_def)
-    model_proto, _ = tf2onnx.convert.from_graph_def(
-        graph_def, input_names=input_names, output_names=output_names, opset=opset
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
     )
-    # tf2onnx leaves its working graphs in reference cycles: 8 GB for a 130 MB SENet-154 graph,
-    # held until Python's next full collection. Collect them now (under a second).
+
+    frozen = convert_variables_to_constants_v2(
+        concrete, lower_control_flow=False, aggressive_inlining=True
+    )
+    graph_def = tf_loader.fix_freezing_errors_part2(frozen.graph.as_graph_def(add_shapes=True))
+    del function, concrete, frozen
+    gc.collect()
+    drop_xla_compile_marks(graph_def)
+    # With the XLA marks gone, TensorFlow's optimizer inlines the grouped convolutions.
+    with tf.Graph().as_default():
+        graph_def = tf_loader.tf_optimize(input_names, output_names, graph_def)
+    with tf.Graph().as_default() as tf_graph:
+        tf.import_graph_def(graph_def, name="")
+        del graph_def
+        onnx_graph = tfonnx.process_tf_graph(
+            tf_graph,
+            continue_on_error=True,
+            opset=opset,
+            input_names=input_names,
+            output_names=output_names,
+        )
+    del tf_graph
+    gc.collect()
+    passes = {name: _collecting(cls) for name, cls in optimizer._get_optimizers().items()}
+    onnx_graph = optimizer.optimize_graph(onnx_graph, catch_errors=True, optimizers=passes)
+    model_proto = onnx_graph.make_model("converted from Keras by keras-se")
+    del onnx_graph
     gc.collect()
     path.write_bytes(name_onnx_interface(model_proto).SerializeToString())
     return model_proto.opset_import[0].version

@@ -16,7 +16,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from keras_se.benchmarks import BENCH_MODELS, harness, models, report, worker
+from keras_se.benchmarks import BENCH_MODELS, export_memory, harness, models, report, worker
 from PIL import Image
 
 from keras_se import SelectiveKernel, SqueezeExcite, cli
@@ -383,3 +383,17 @@ def test_existing_results_are_kept_without_overwrite(monkeypatch, tmp_path, caps
     assert cli.main(["bench", "SEMobileNet", "--runtimes", "jax", "-o", str(tmp_path)]) == 2
     assert "already holds benchmark results" in capsys.readouterr().err
     assert (tmp_path / "results.csv").read_text() == "earlier results\n"
+
+
+def test_export_memory_measures_a_real_export_in_a_child_process(tmp_path):
+    """benchmarks/export_memory.py: the child's peak resident memory (TensorFlow alone is
+    several hundred MB) and the exported file, checked by `keras-se export` itself."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), SqueezeExcite(), keras.layers.Flatten()])
+    keras_file = tmp_path / "tiny.keras"
+    model.save(keras_file)
+    peak, seconds = export_memory.measure(keras_file, "tflite", tmp_path / "tiny.tflite")
+    assert 200e6 < peak < 20e9 and seconds > 0
+    assert (tmp_path / "tiny.tflite").stat().st_size > 0
+    with pytest.raises(subprocess.CalledProcessError):  # a failed export is not a measurement
+        export_memory.measure(tmp_path / "missing.keras", "tflite", tmp_path / "x.tflite")
