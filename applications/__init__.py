@@ -39,13 +39,16 @@ from keras_se.applications.se_resnet import (
 )
 from keras_se.applications.sk_resnet import SKNet26, SKNet50, SKNet101, SKResNet18, SKResNet34
 from keras_se.applications.timm_convert import convert_timm, load_timm_weights
+from keras_se.applications.vgg import SEVGG16, PlainVGG16
 
 __all__ = [
+    "SEVGG16",
     "ModelEntry",
     "PlainMobileNet",
     "PlainResNeXt50",
     "PlainResNet18CIFAR",
     "PlainResNet50",
+    "PlainVGG16",
     "ResNet",
     "SEBNInception",
     "SEInceptionResNetV2",

@@ -8,7 +8,9 @@ model that `SEInceptionV3` is rebuilt from. The ResNet-50 pair uses timm's layou
 (stride on the 3x3, padded stem pool) so that both have an exact timm twin for the peer
 column; `timm_name` is the timm model with the same structure: the same trainable parameter
 count, except that Keras' InceptionV3 has no BatchNorm scale (timm's `inception_v3` has 17,216
-more parameters), and timm's `mobilenetv1_100` uses ReLU where Keras' MobileNet uses ReLU6.
+more parameters), timm's `vgg16_bn` has convolution biases before its BatchNorms (4,224 more),
+and timm's `mobilenetv1_100` uses ReLU where Keras' MobileNet uses ReLU6. `PlainVGG16` and
+`SEVGG16` are built by one builder with the attention off and on.
 """
 
 import ast
@@ -71,6 +73,8 @@ BENCH_MODELS = {
         BenchModel("SEMobileNet", "SEMobileNet", {}, None),
         BenchModel("InceptionV3", "keras.applications.InceptionV3", {}, "inception_v3"),
         BenchModel("SEInceptionV3", "SEInceptionV3", {}, None),
+        BenchModel("PlainVGG16", "PlainVGG16", {}, "vgg16_bn"),
+        BenchModel("SEVGG16", "SEVGG16", {}, None),
     )
 }
 ATTENTION_MODELS = tuple(name for name, model in BENCH_MODELS.items() if model.plain_twin)

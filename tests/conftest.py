@@ -36,6 +36,7 @@ FULL_SIZE_MODEL_MODULES = {
     "test_inception_mobilenet",
     "test_resnet",
     "test_timm_weights",
+    "test_vgg",
 }
 
 

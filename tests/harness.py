@@ -174,7 +174,7 @@ def check_fit_trains_every_weight(make_layer, x, classes=3, epochs=6):
     return model
 
 
-def fit_briefly(model, x, y, epochs=3):
+def fit_briefly(model, x, y, epochs=3, learning_rate=1e-3):
     """Fit `model` full-batch on `(x, y)` with Adam; return the trainable weights before
     training and the loss of every epoch.
 
@@ -183,7 +183,9 @@ def fit_briefly(model, x, y, epochs=3):
     traced, 28 s eager). Compiled training is covered by the layer harness and
     `tests/applications/test_portable.py`; what this checks is that gradients reach every weight.
     """
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", run_eagerly=True)
+    model.compile(
+        keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", run_eagerly=True
+    )
     before = [to_numpy(w).copy() for w in model.trainable_weights]
     losses = model.fit(x, y, epochs=epochs, batch_size=len(x), verbose=0).history["loss"]
     return before, losses
@@ -356,7 +358,7 @@ def check_model_mixed_precision(make_model, model, x, policy="mixed_float16", to
     )
 
 
-def run_model_test(constructor, min_size, directory, classes=4, **options):
+def run_model_test(constructor, min_size, directory, classes=4, learning_rate=1e-3, **options):
     """Every harness check for one application constructor, as keras-hub's `run_backbone_test`
     does for its backbones.
 
@@ -366,7 +368,7 @@ def run_model_test(constructor, min_size, directory, classes=4, **options):
     Checks: input size refusal, a classifier too large for the machine refused before it is
     allocated (naming the width the built model's head really has), output shapes, the
     config round trip through a `.keras` file, channels_first, mixed precision, and a short
-    `fit` that lowers the loss and changes every trainable weight.
+    `fit` (Adam at `learning_rate`) that lowers the loss and changes every trainable weight.
     """
     small = min_size - 1
     with pytest.raises(ValueError, match=f"at least {min_size}x{min_size}"):
@@ -387,4 +389,6 @@ def run_model_test(constructor, min_size, directory, classes=4, **options):
     check_model_file_round_trip(model, x[:2], directory)
     check_model_channels_first(make_model, model, x[:2])
     check_model_mixed_precision(make_model, model, x[:2])
-    check_trained(model, *fit_briefly(model, x, np.arange(len(x)) % classes))
+    check_trained(
+        model, *fit_briefly(model, x, np.arange(len(x)) % classes, learning_rate=learning_rate)
+    )

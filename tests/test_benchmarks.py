@@ -113,7 +113,7 @@ def _settings(layers):
 
 
 def test_plain_twins_are_the_attention_models_without_attention():
-    for name in ("SEResNet50", "SEResNeXt50", "SEMobileNet", "SEInceptionV3"):
+    for name in ("SEResNet50", "SEResNeXt50", "SEMobileNet", "SEInceptionV3", "SEVGG16"):
         model = BENCH_MODELS[name].build(96)
         plain = BENCH_MODELS[BENCH_MODELS[name].plain_twin].build(96)
         without_attention = [x for x in model.layers if not isinstance(x, SqueezeExcite)]
@@ -135,9 +135,10 @@ def test_timm_peers_have_the_same_parameter_count():
             continue
         ours = cost_report(model.build(None)).trainable_params
         theirs = sum(p.numel() for p in timm.create_model(model.timm_name).parameters())
-        # Keras' InceptionV3 has BatchNorm without a scale; timm's has one per channel.
-        scales = 17_216 if model.name == "InceptionV3" else 0
-        assert theirs == ours + scales, model.name
+        # Keras' InceptionV3 has BatchNorm without a scale, timm's has one per channel;
+        # timm's VGG-16-BN has a bias in each convolution, keras-se's has BatchNorm only.
+        extra = {"InceptionV3": 17_216, "PlainVGG16": 4_224}.get(model.name, 0)
+        assert theirs == ours + extra, model.name
 
 
 def test_model_names_resolve_to_constructors_and_bad_names_are_refused():

@@ -57,6 +57,11 @@ FAMILIES = {
     "se_mobilenet_v2": lambda: applications.SEMobileNetV2(
         alpha=0.35, input_shape=(32, 32, 3), classes=10, classifier_activation=None
     ),
+    # Its convolutions, SE after every ReLU and 2x2 pools (15M parameters); the 4096-wide
+    # classifier (another 19M at 32x32) is two plain Dense layers.
+    "se_vgg16": lambda: applications.SEVGG16(
+        include_top=False, pooling="avg", input_shape=(32, 32, 3)
+    ),
 }
 GROUPS = {"se_resnext_grouped": 32, "senet154_grouped": 64, "sknet_grouped": 32}
 

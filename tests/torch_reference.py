@@ -1,5 +1,6 @@
-"""Independent PyTorch forward passes of the ResNet family (written from timm's code) and of
-SE-BN-Inception (written from the Caffe model and its PyTorch port).
+"""Independent PyTorch forward passes of the ResNet family (written from timm's code), of
+SE-BN-Inception (written from the Caffe model and its PyTorch port) and of SE-VGG-16 (written
+from the VGG and SENet papers).
 
 They take the architecture from their arguments or their own code (as timm's
 `ResNet(block, layers, ...)` and the legacy `SENet` do), PyTorch's own symmetric padding,
@@ -165,3 +166,33 @@ def bn_inception_forward(model, images):
             x = _squeeze_excite(torch.cat(branches, dim=1), model.get_layer(f"{prefix}se"))
         kernel, bias = model.get_layer("predictions").get_weights()
         return (x.mean(dim=(2, 3)) @ _tensor(kernel) + _tensor(bias)).numpy()
+
+
+VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+
+
+def vgg16_forward(model, images, *, se=True, se_before_relu=False, pool="max"):
+    """Logits of `model`'s weights run through VGG-16 with BatchNorm, written from the VGG and
+    SENet papers: every 3x3 convolution (padding 1) -> BN -> ReLU -> SE, a max pool after each
+    block, then flatten (in Keras' channels_last order, whose fc1 kernel this uses) -> fc1 ->
+    ReLU -> fc2 -> ReLU -> predictions.
+
+    `se_before_relu` and `pool="avg"` are the negative controls' changes.
+    """
+    with torch.no_grad():
+        x = _tensor(images.transpose(0, 3, 1, 2))
+        for block, (_, convolutions) in enumerate(VGG16_BLOCKS, 1):
+            for index in range(1, convolutions + 1):
+                x = _conv_bn(x, model, f"block{block}_", index, relu=False)
+                if se and se_before_relu:
+                    x = _squeeze_excite(x, model.get_layer(f"block{block}_se{index}"))
+                x = F.relu(x)
+                if se and not se_before_relu:
+                    x = _squeeze_excite(x, model.get_layer(f"block{block}_se{index}"))
+            x = (F.max_pool2d if pool == "max" else F.avg_pool2d)(x, 2, 2)
+        x = x.permute(0, 2, 3, 1).flatten(1)
+        for layer, activation in (("fc1", F.relu), ("fc2", F.relu), ("predictions", None)):
+            kernel, bias = model.get_layer(layer).get_weights()
+            x = x @ _tensor(kernel) + _tensor(bias)
+            x = activation(x) if activation else x
+        return x.numpy()

@@ -7,8 +7,15 @@ from harness import run_model_test
 
 from keras_se import applications
 
+# VGG's two 4096-wide fully connected layers: Adam's first steps at 1e-3 (a step of about the
+# learning rate on every weight) raise the loss on eight images, and dropout 0.5 turns a
+# three-step loss curve into noise.
+FIT_SETTINGS = {"vgg": {"learning_rate": 1e-4, "dropout_rate": 0.0}}
+
 
 @pytest.mark.parametrize("name", applications.list_models())
 def test_every_constructor_passes_the_model_harness(name, tmp_path):
     entry = applications.model_entry(name)
-    run_model_test(entry.constructor, entry.min_size, tmp_path)
+    run_model_test(
+        entry.constructor, entry.min_size, tmp_path, **FIT_SETTINGS.get(entry.family, {})
+    )

@@ -30,7 +30,7 @@ NOT_MODELS = {
 
 def test_every_public_constructor_is_registered_once_and_nothing_else():
     models = applications.list_models()
-    assert len(models) == len(set(models)) == 23
+    assert len(models) == len(set(models)) == 25
     assert set(models) == set(applications.__all__) - NOT_MODELS
     for name in models:
         entry = applications.model_entry(name)
@@ -77,7 +77,14 @@ def test_names_are_in_natural_order_and_filters_select_by_pattern_family_and_att
     ]
     models = applications.list_models()
     plain = [name for name in models if applications.model_entry(name).attention is None]
-    assert plain == ["PlainMobileNet", "PlainResNeXt50", "PlainResNet18CIFAR", "PlainResNet50"]
+    assert plain == [
+        "PlainMobileNet",
+        "PlainResNeXt50",
+        "PlainResNet18CIFAR",
+        "PlainResNet50",
+        "PlainVGG16",
+    ]
+    assert applications.list_models(family="vgg") == ["PlainVGG16", "SEVGG16"]
 
 
 def test_plain_twins_exist_and_have_no_attention():
@@ -98,6 +105,7 @@ def test_plain_twins_exist_and_have_no_attention():
         "SEMobileNetV2": "keras.applications.MobileNetV2",
         "SEResNeXt50": "PlainResNeXt50",
         "SEResNet18CIFAR": "PlainResNet18CIFAR",
+        "SEVGG16": "PlainVGG16",
         "SEResNet50": "PlainResNet50",
         "SKNet50": "PlainResNeXt50",
     }
