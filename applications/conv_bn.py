@@ -20,6 +20,45 @@ NORM_MOMENTUM = 0.9
 NORM_EPSILON = 1e-5
 
 
+def conv(x, filters, kernel_size, *, names, data_format, strides=1, groups=1, **options):
+    """A convolution without bias, padded as Caffe and PyTorch pad.
+
+    A strided convolution with a kernel larger than 1 is padded by `kernel_size // 2` on every
+    side first (a `ZeroPadding2D` named `names["pad"]`) and runs "valid" (Keras' "same" pads
+    bottom/right only, unlike Caffe and PyTorch); others run "same". Grouped convolutions use
+    `GroupedConv2D`. The convolution is named `names["conv"]`; `options` go to it
+    (`kernel_initializer`).
+    """
+    padding = "same"
+    if strides > 1 and kernel_size > 1:
+        x = keras.layers.ZeroPadding2D(
+            kernel_size // 2, data_format=data_format, name=names["pad"]
+        )(x)
+        padding = "valid"
+    layer = GroupedConv2D if groups > 1 else keras.layers.Conv2D
+    return layer(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        groups=groups,
+        use_bias=False,
+        data_format=data_format,
+        name=names["conv"],
+        **options,
+    )(x)
+
+
+def batch_norm(x, *, name, data_format):
+    """BatchNormalization with PyTorch's settings (`NORM_MOMENTUM`, `NORM_EPSILON`)."""
+    return keras.layers.BatchNormalization(
+        axis=common.channel_axis(data_format),
+        momentum=NORM_MOMENTUM,
+        epsilon=NORM_EPSILON,
+        name=name,
+    )(x)
+
+
 def conv_bn(
     x,
     filters,
@@ -32,11 +71,7 @@ def conv_bn(
     relu=True,
     kernel_initializer="glorot_uniform",
 ):
-    """Convolution without bias -> BatchNorm -> optional ReLU.
-
-    A strided convolution with a kernel larger than 1 is padded by `kernel_size // 2` on every
-    side first and runs "valid" (Keras' "same" pads bottom/right only, unlike Caffe and
-    PyTorch); others run "same". Grouped convolutions use `GroupedConv2D`.
+    """Convolution without bias (`conv`) -> BatchNorm -> optional ReLU.
 
     Args:
         x: the input tensor.
@@ -52,30 +87,17 @@ def conv_bn(
     Returns:
         The output tensor.
     """
-    padding = "same"
-    if strides > 1 and kernel_size > 1:
-        x = keras.layers.ZeroPadding2D(
-            kernel_size // 2, data_format=data_format, name=names["pad"]
-        )(x)
-        padding = "valid"
-    conv = GroupedConv2D if groups > 1 else keras.layers.Conv2D
     x = conv(
+        x,
         filters,
         kernel_size,
-        strides=strides,
-        padding=padding,
-        groups=groups,
-        use_bias=False,
-        kernel_initializer=kernel_initializer,
+        names=names,
         data_format=data_format,
-        name=names["conv"],
-    )(x)
-    x = keras.layers.BatchNormalization(
-        axis=common.channel_axis(data_format),
-        momentum=NORM_MOMENTUM,
-        epsilon=NORM_EPSILON,
-        name=names["bn"],
-    )(x)
+        strides=strides,
+        groups=groups,
+        kernel_initializer=kernel_initializer,
+    )
+    x = batch_norm(x, name=names["bn"], data_format=data_format)
     if relu:
         x = keras.layers.ReLU(name=names["relu"])(x)
     return x

@@ -20,23 +20,25 @@ for the addition and its ReLU; `avg_pool`, `dropout` and `predictions` for the h
 """
 
 import dataclasses
+import itertools
 
 import keras
 from keras_se.applications import pretrained, signature, weights_file
-from keras_se.applications.conv_bn import NORM_EPSILON, NORM_MOMENTUM, conv_bn
+from keras_se.applications.conv_bn import NORM_EPSILON, NORM_MOMENTUM, batch_norm, conv, conv_bn
 
 from keras_se.layers import SelectiveKernel, SqueezeExcite, common
 
 __all__ = ["APPLICATION_ARGUMENTS", "RESNEXT_32X4D", "ResNet", "preset"]
 
-BLOCKS = ("basic", "bottleneck")
+BLOCKS = ("basic", "bottleneck", "preact_bottleneck")
 ATTENTIONS = (None, "se", "sk")
+SHORTCUTS = ("projection", "zero_pad")
 STEMS = ("7x7", "deep", "cifar")
 STEM_POOLS = ("pad", "ceil")
 DEFAULT_SIZE = 224
 MIN_SIZE = 32
 CIFAR_SIZE = 32  # the default input of the networks with the CIFAR stem
-EXPANSION = {"basic": 1, "bottleneck": 4}
+EXPANSION = {"basic": 1, "bottleneck": 4, "preact_bottleneck": 4}
 
 
 def _conv_initializer():
@@ -56,6 +58,7 @@ class _Design:
     stride_in_1x1: bool
     relu_before_se: bool
     shortcut_kernel_size: int
+    shortcut: str
     reduction_ratio: float
     attention_options: dict
     data_format: str
@@ -122,37 +125,102 @@ class _Design:
                     x, width, 3, strides=strides_3x3, groups=self.groups, prefix=prefix, suffix=2
                 )
             x = self.conv_bn(x, planes * 4, 1, prefix=prefix, suffix=3, relu=False)
-        if self.attention == "se":
-            x = SqueezeExcite(
-                ratio=self.reduction_ratio,
-                data_format=self.data_format,
-                name=f"{prefix}se",
-                **self.attention_options,
+        return self.attention_layer(x, prefix)
+
+    def attention_layer(self, x, prefix):
+        """SE at the end of a residual branch, when the attention is `"se"`."""
+        if self.attention != "se":
+            return x
+        return SqueezeExcite(
+            ratio=self.reduction_ratio,
+            data_format=self.data_format,
+            name=f"{prefix}se",
+            **self.attention_options,
+        )(x)
+
+    def zero_pad_shortcut(self, x, out_channels, strides, prefix):
+        """He et al.'s parameter-free shortcut (their option A, fb.resnet.torch's type A):
+        every `strides`-th position, then zero channels appended up to `out_channels`."""
+        if strides != 1:
+            x = keras.layers.MaxPooling2D(
+                1, strides, data_format=self.data_format, name=f"{prefix}shortcut_subsample"
             )(x)
+        if out_channels != x.shape[self.axis]:
+            zeros = keras.layers.Rescaling(0.0, name=f"{prefix}shortcut_zeros")(x)
+            x = keras.layers.Concatenate(self.axis, name=f"{prefix}shortcut_pad")([x, zeros])
         return x
 
     def residual_block(self, x, planes, strides, prefix):
+        if self.block == "preact_bottleneck":
+            return self.preact_block(x, planes, strides, prefix)
         out_channels = planes * EXPANSION[self.block]
         shortcut = x
         if strides != 1 or x.shape[self.axis] != out_channels:
-            shortcut = self.conv_bn(
-                x,
-                out_channels,
-                self.shortcut_kernel_size if strides != 1 else 1,
-                strides=strides,
-                prefix=f"{prefix}shortcut_",
-                suffix="",
-                relu=False,
-            )
+            if self.shortcut == "zero_pad":
+                shortcut = self.zero_pad_shortcut(x, out_channels, strides, prefix)
+            else:
+                shortcut = self.conv_bn(
+                    x,
+                    out_channels,
+                    self.shortcut_kernel_size if strides != 1 else 1,
+                    strides=strides,
+                    prefix=f"{prefix}shortcut_",
+                    suffix="",
+                    relu=False,
+                )
         x = self.residual_branch(x, planes, strides, prefix)
         x = keras.layers.Add(name=f"{prefix}add")([x, shortcut])
         return keras.layers.ReLU(name=f"{prefix}out")(x)
+
+    def preact_block(self, x, planes, strides, prefix):
+        """He et al.'s pre-activation bottleneck ("Identity Mappings in Deep Residual
+        Networks"): BN -> ReLU -> 1x1, BN -> ReLU -> 3x3 (strided), BN -> ReLU -> 1x1 of 4x
+        planes, SE on that, added to the shortcut with nothing after the addition. A
+        projection shortcut (1x1 conv, no BN) takes the pre-activated input, as the CIFAR
+        implementations (kuangliu's pytorch-cifar `PreActBottleneck`) do."""
+
+        def preactivated(x, index):
+            names = {kind: f"{prefix}{kind}{index}" for kind in ("bn", "relu")}
+            x = batch_norm(x, name=names["bn"], data_format=self.data_format)
+            return keras.layers.ReLU(name=names["relu"])(x)
+
+        def convolution(x, filters, kernel_size, name, strides=1):
+            return conv(
+                x,
+                filters,
+                kernel_size,
+                names={"pad": name.replace("conv", "pad"), "conv": name},
+                data_format=self.data_format,
+                strides=strides,
+                kernel_initializer=_conv_initializer(),
+            )
+
+        out_channels = planes * EXPANSION[self.block]
+        inputs = preactivated(x, 1)
+        shortcut = x
+        if strides != 1 or x.shape[self.axis] != out_channels:
+            shortcut = convolution(inputs, out_channels, 1, f"{prefix}shortcut_conv", strides)
+        x = convolution(inputs, planes, 1, f"{prefix}conv1")
+        x = convolution(preactivated(x, 2), planes, 3, f"{prefix}conv2", strides)
+        x = convolution(preactivated(x, 3), out_channels, 1, f"{prefix}conv3")
+        x = self.attention_layer(x, prefix)
+        return keras.layers.Add(name=f"{prefix}add")([x, shortcut])
 
 
 def _stem(x, stem, stem_width, stem_pool, design):
     """7x7/2 conv (or three 3x3 convs, the first strided) -> 3x3/2 max pool; or for 32x32
     images one 3x3/1 conv and no pool."""
     if stem == "cifar":
+        if design.block == "preact_bottleneck":  # each block normalizes its own input
+            names = {"pad": "stem_pad1", "conv": "stem_conv1"}
+            return conv(
+                x,
+                stem_width,
+                3,
+                names=names,
+                data_format=design.data_format,
+                kernel_initializer=_conv_initializer(),
+            )
         return design.conv_bn(x, stem_width, 3, prefix="stem_", suffix=1)
     if stem == "7x7":
         x = design.conv_bn(x, stem_width, 7, strides=2, prefix="stem_", suffix=1)
@@ -167,6 +235,27 @@ def _stem(x, stem, stem_width, stem_pool, design):
     padding = 1 if stem_pool == "pad" else ((0, 1), (0, 1))
     x = keras.layers.ZeroPadding2D(padding, data_format=design.data_format, name="stem_pool_pad")(x)
     return keras.layers.MaxPooling2D(3, 2, data_format=design.data_format, name="stem_pool")(x)
+
+
+def _check_widths(widths, stages, stem_width, block, shortcut):
+    """The planes of each stage, checked: one per stage, and with `shortcut="zero_pad"` each
+    stage's output keeping or doubling the channels of its input."""
+    if widths is None:
+        widths = tuple(64 * 2**stage for stage in range(stages))
+    if not isinstance(widths, (list, tuple)) or len(widths) != stages:
+        raise ValueError(
+            f"`widths` must list the planes of each of the {stages} stages, got {widths!r}."
+        )
+    widths = tuple(common.check_int(f"widths[{i}]", w) for i, w in enumerate(widths))
+    if shortcut == "zero_pad":
+        channels = [stem_width] + [w * EXPANSION[block] for w in widths]
+        for before, after in itertools.pairwise(channels):
+            if after not in (before, 2 * before):
+                raise ValueError(
+                    "shortcut='zero_pad' needs every stage to keep or double the channels "
+                    f"(stem_width, then widths x {EXPANSION[block]}); got {channels}."
+                )
+    return widths
 
 
 def _check_depths(depths):
@@ -186,8 +275,10 @@ def ResNet(
     stem="7x7",
     stem_width=64,
     stem_pool=None,
+    widths=None,
     stride_in_1x1=False,
     relu_before_se=False,
+    shortcut="projection",
     shortcut_kernel_size=1,
     reduction_ratio=16,
     attention_options=None,
@@ -206,8 +297,11 @@ def ResNet(
 
     Args:
         depths: blocks per stage, e.g. `(3, 4, 6, 3)` for the 50-layer networks. Stage s has
-            `64 * 2**(s-1)` planes; every stage after the first starts with a stride 2.
-        block: `"basic"` (two 3x3 convs) or `"bottleneck"` (1x1, 3x3, 1x1 with 4x expansion).
+            `widths[s-1]` planes; every stage after the first starts with a stride 2.
+        block: `"basic"` (two 3x3 convs), `"bottleneck"` (1x1, 3x3, 1x1 with 4x expansion) or
+            `"preact_bottleneck"` (He et al.'s pre-activation bottleneck, BN -> ReLU before
+            each conv and nothing after the addition; the network then ends with BN -> ReLU
+            (`final_bn`, `final_relu`), and a CIFAR stem is its conv alone). SE only.
         attention: `"se"` (SqueezeExcite on the residual branch before the addition), `"sk"`
             (SelectiveKernel in place of the 3x3 conv: the first conv of a basic block, the
             middle one of a bottleneck) or None (a plain ResNet / ResNeXt).
@@ -222,6 +316,8 @@ def ResNet(
             ResNets): the network then keeps the input's resolution through its first stage,
             its default input is 32x32 and it takes inputs down to `2 ** (stages - 1)`.
         stem_width: channels of the stem (of its first two convs with `stem="deep"`).
+        widths: planes of each stage; default `64 * 2**(s-1)` for stage s (64, 128, 256,
+            512). He et al.'s CIFAR ResNets: `(16, 32, 64)` with `stem_width=16`.
         stem_pool: the pooled stems' max pool: `"pad"` (the default: 3x3/2 with padding 1,
             timm / torchvision) or `"ceil"` (no padding, ceil mode: the Caffe models and
             timm's `legacy_*` ports). None with `stem="cifar"`, which has no pool.
@@ -230,6 +326,11 @@ def ResNet(
         relu_before_se: apply a ReLU to a basic block's residual branch after its second BN,
             before the SE (timm's `legacy_seresnet18/34`, whose ImageNet weights were trained
             so). Basic blocks only.
+        shortcut: where a block changes the shape, `"projection"` (a 1x1 conv and BN; He et
+            al.'s option B) or `"zero_pad"` (their parameter-free option A, used by their CIFAR
+            ResNets: every second position, then zero channels appended; each stage must keep
+            or double the channels). Basic and bottleneck blocks; the pre-activation block
+            always projects (a 1x1 conv without BN).
         shortcut_kernel_size: kernel of strided projection shortcuts: 1, or 3 as SENet-154
             (padded by 1). Projections at stride 1 are always 1x1.
         reduction_ratio: r of the SE or SK attention.
@@ -277,16 +378,28 @@ def ResNet(
         )
     if relu_before_se and block != "basic":
         raise ValueError(
-            "`relu_before_se=True` applies to basic blocks only, got block='bottleneck'."
+            f"`relu_before_se=True` applies to basic blocks only, got block={block!r}."
         )
-    if block == "basic" and (groups != 1 or width_per_group != 64):
+    if block != "bottleneck" and (groups != 1 or width_per_group != 64):
         raise ValueError(
-            f"Basic blocks support groups=1 and width_per_group=64 only, got groups={groups!r} "
-            f"and width_per_group={width_per_group!r}."
+            f"{block.capitalize().replace('_', '-')} blocks support groups=1 and "
+            f"width_per_group=64 only, got groups={groups!r} and "
+            f"width_per_group={width_per_group!r}."
         )
+    if block == "preact_bottleneck" and attention == "sk":
+        raise ValueError(
+            "block='preact_bottleneck' supports attention='se' or None, got attention='sk'."
+        )
+    common.check_choice("shortcut", shortcut, SHORTCUTS)
+    if shortcut == "zero_pad" and block == "preact_bottleneck":
+        raise ValueError(
+            "shortcut='zero_pad' applies to basic and bottleneck blocks; the pre-activation "
+            "block projects its shortcut."
+        )
+    common.check_int("stem_width", stem_width)
+    widths = _check_widths(widths, len(depths), stem_width, block, shortcut)
     common.check_choice("shortcut_kernel_size", shortcut_kernel_size, (1, 3))
     common.check_number("reduction_ratio", reduction_ratio)
-    common.check_int("stem_width", stem_width)
     if attention_options is not None and not isinstance(attention_options, dict):
         raise TypeError(f"`attention_options` must be a dict, got {attention_options!r}.")
     common.check_rate("dropout_rate", dropout_rate)
@@ -309,6 +422,7 @@ def ResNet(
         stride_in_1x1=bool(stride_in_1x1),
         relu_before_se=bool(relu_before_se),
         shortcut_kernel_size=shortcut_kernel_size,
+        shortcut=shortcut,
         reduction_ratio=reduction_ratio,
         attention_options=dict(attention_options or {}),
         data_format=keras.config.image_data_format(),
@@ -325,11 +439,13 @@ def ResNet(
         pretrained.imagenet_weights_path(imagenet_twin) if weights == "imagenet" else None
     )
     x = _stem(x, stem, stem_width, stem_pool, design)
-    for stage, depth in enumerate(depths, 1):
-        planes = 64 * 2 ** (stage - 1)
+    for stage, (depth, planes) in enumerate(zip(depths, widths, strict=True), 1):
         for index in range(depth):
             strides = 2 if stage > 1 and index == 0 else 1
             x = design.residual_block(x, planes, strides, prefix=f"stage{stage}_block{index + 1}_")
+    if block == "preact_bottleneck":
+        x = batch_norm(x, name="final_bn", data_format=design.data_format)
+        x = keras.layers.ReLU(name="final_relu")(x)
     x = signature.classifier_head(
         x,
         include_top=include_top,

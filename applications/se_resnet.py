@@ -133,6 +133,133 @@ def PlainResNet18CIFAR(
     )
 
 
+# He et al.'s CIFAR ResNets: a 3x3 stem of 16 channels, three stages of 16/32/64 planes.
+_HE_CIFAR = dict(depths=(18, 18, 18), stem="cifar", stem_width=16, widths=(16, 32, 64))
+_RESNET110 = dict(block="basic", shortcut="zero_pad", **_HE_CIFAR)
+_RESNET164 = dict(block="preact_bottleneck", **_HE_CIFAR)
+
+
+@register_model(
+    family="resnet",
+    attention="se",
+    default_size=32,
+    min_size=4,
+    plain_twin="PlainResNet110CIFAR",
+)
+def SEResNet110CIFAR(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="se_resnet110_cifar",
+    *,
+    reduction_ratio=16,
+):
+    """SE-ResNet-110: He et al.'s CIFAR ResNet-110 with SE, from the SENet paper's CIFAR
+    experiments (CIFAR-10 error 5.21%, 6.37% without SE).
+
+    ResNet-110 as He et al. build it for 32x32 images ("Deep Residual Learning", section
+    4.2): a 3x3/1 stem conv of 16 channels with BN and ReLU, three stages of 18 basic blocks
+    of 16/32/64 channels (6n+2 layers, n=18), the second and third starting with a stride
+    2, and their parameter-free shortcuts (option A: every second position, then zero
+    channels appended); SE (biased, C/16 wide, at least 1) on the second BN's output, before
+    the addition; global average pooling and a 10-way classifier. 1,742,200 trainable
+    parameters. Its default input is 32x32 and it takes any input from 4x4 up; no ImageNet
+    checkpoint exists (`weights="imagenet"` is refused).
+
+    Example:
+    >>> model = SEResNet110CIFAR()
+    >>> model.output_shape, model.get_layer("stage3_block18_se").reduced_channels_
+    ((None, 10), 4)
+    """
+    return preset(SEResNet110CIFAR, locals(), attention="se", **_RESNET110)
+
+
+@register_model(family="resnet", attention=None, default_size=32, min_size=4)
+def PlainResNet110CIFAR(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="resnet110_cifar",
+):
+    """He et al.'s CIFAR ResNet-110, the plain twin of `SEResNet110CIFAR` (1,727,962
+    trainable parameters). No ImageNet checkpoint exists (`weights="imagenet"` is refused).
+
+    Example:
+    >>> PlainResNet110CIFAR(include_top=False, input_shape=(32, 32, 3)).output_shape
+    (None, 8, 8, 64)
+    """
+    return preset(PlainResNet110CIFAR, locals(), attention=None, **_RESNET110)
+
+
+@register_model(
+    family="resnet",
+    attention="se",
+    default_size=32,
+    min_size=4,
+    plain_twin="PlainResNet164CIFAR",
+)
+def SEResNet164CIFAR(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="se_resnet164_cifar",
+    *,
+    reduction_ratio=16,
+):
+    """SE-ResNet-164: He et al.'s pre-activation CIFAR ResNet-164 with SE, from the SENet
+    paper's CIFAR experiments (CIFAR-10 error 4.39%, 5.46% without SE).
+
+    ResNet-164 as He et al. build it ("Identity Mappings in Deep Residual Networks"): a
+    3x3/1 stem conv of 16 channels alone, three stages of 18 pre-activation bottlenecks
+    (BN -> ReLU -> conv, three times: 1x1, 3x3, 1x1 of 4x planes) of 16/32/64 planes and
+    64/128/256 channels (9n+2 layers, n=18), the second and third starting with a stride 2
+    on the 3x3, 1x1 projection shortcuts from the pre-activated input where the shape
+    changes; SE (biased, C/16 wide) on the last 1x1's output, before the addition; a final
+    BN and ReLU, global average pooling and a 10-way classifier. 1,905,362 trainable
+    parameters. Its default input is 32x32 and it takes any input from 4x4 up; no ImageNet
+    checkpoint exists (`weights="imagenet"` is refused).
+
+    Example:
+    >>> SEResNet164CIFAR(include_top=False, pooling="avg").output_shape
+    (None, 256)
+    """
+    return preset(SEResNet164CIFAR, locals(), attention="se", **_RESNET164)
+
+
+@register_model(family="resnet", attention=None, default_size=32, min_size=4)
+def PlainResNet164CIFAR(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="resnet164_cifar",
+):
+    """He et al.'s pre-activation CIFAR ResNet-164, the plain twin of `SEResNet164CIFAR`
+    (1,703,258 trainable parameters). No ImageNet checkpoint exists (`weights="imagenet"` is
+    refused).
+
+    Example:
+    >>> PlainResNet164CIFAR(include_top=False, input_shape=(32, 32, 3)).output_shape
+    (None, 8, 8, 256)
+    """
+    return preset(PlainResNet164CIFAR, locals(), attention=None, **_RESNET164)
+
+
 @register_model(family="resnet", attention="se", plain_twin="PlainResNet50")
 def SEResNet50(
     include_top=True,

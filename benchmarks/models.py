@@ -75,6 +75,10 @@ BENCH_MODELS = {
         BenchModel("SEInceptionV3", "SEInceptionV3", {}, None),
         BenchModel("PlainVGG16", "PlainVGG16", {}, "vgg16_bn"),
         BenchModel("SEVGG16", "SEVGG16", {}, None),
+        BenchModel("PlainResNet110CIFAR", "PlainResNet110CIFAR", {}, None),
+        BenchModel("SEResNet110CIFAR", "SEResNet110CIFAR", {}, None),
+        BenchModel("PlainResNet164CIFAR", "PlainResNet164CIFAR", {}, None),
+        BenchModel("SEResNet164CIFAR", "SEResNet164CIFAR", {}, None),
     )
 }
 ATTENTION_MODELS = tuple(name for name, model in BENCH_MODELS.items() if model.plain_twin)

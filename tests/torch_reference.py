@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-EXPANSION = {"basic": 1, "bottleneck": 4}
+EXPANSION = {"basic": 1, "bottleneck": 4, "preact_bottleneck": 4}
 
 
 def _tensor(array):
@@ -72,11 +72,54 @@ def _selective_kernel(x, layer, stride, groups, split_input):
     return (stacked * weights[:, :, :, None, None]).sum(dim=1)
 
 
+def _zero_pad_shortcut(x, out_channels, stride, zeros_first=False):
+    """He et al.'s option A as fb.resnet.torch writes it: subsample, then concatenate zeros
+    (`zeros_first`: before the channels, a negative control)."""
+    x = x[:, :, ::stride, ::stride]
+    if out_channels == x.shape[1]:
+        return x
+    parts = [torch.zeros_like(x), x] if zeros_first else [x, torch.zeros_like(x)]
+    return torch.cat(parts, dim=1)
+
+
+def _preact_block(x, model, prefix, planes, stride, arch):
+    """kuangliu's pytorch-cifar `PreActBottleneck` (He et al.'s pre-activation bottleneck),
+    with SE on the residual branch before the addition (`se_after_add` and `stride_in_1x1`
+    are the negative controls' changes)."""
+
+    def bn_relu(x, index):
+        return F.relu(_batch_norm(x, model.get_layer(f"{prefix}bn{index}")))
+
+    def conv(x, name, stride=1):
+        return _conv(x, model.get_layer(f"{prefix}{name}").get_weights()[0], stride)
+
+    out = bn_relu(x, 1)
+    shortcut = x
+    if stride != 1 or x.shape[1] != planes * 4:
+        shortcut = conv(out, "shortcut_conv", stride)
+    stride_1x1, stride_3x3 = (stride, 1) if arch.get("stride_in_1x1") else (1, stride)
+    out = conv(out, "conv1", stride_1x1)
+    out = conv(bn_relu(out, 2), "conv2", stride_3x3)
+    out = conv(bn_relu(out, 3), "conv3")
+    se = model.get_layer(f"{prefix}se") if arch.get("attention") == "se" else None
+    if se is not None and not arch.get("se_after_add"):
+        out = _squeeze_excite(out, se)
+    out = out + shortcut
+    return _squeeze_excite(out, se) if se is not None and arch.get("se_after_add") else out
+
+
 def _block(x, model, prefix, planes, stride, arch):
     block, attention = arch["block"], arch.get("attention")
+    if block == "preact_bottleneck":
+        return _preact_block(x, model, prefix, planes, stride, arch)
     out_channels = planes * EXPANSION[block]
     shortcut = x
-    if stride != 1 or x.shape[1] != out_channels:
+    if arch.get("shortcut") == "zero_pad":
+        if stride != 1 or x.shape[1] != out_channels:
+            shortcut = _zero_pad_shortcut(
+                x, out_channels, stride, zeros_first=arch.get("zero_pad_first", False)
+            )
+    elif stride != 1 or x.shape[1] != out_channels:
         (kernel,) = model.get_layer(f"{prefix}shortcut_conv").get_weights()
         shortcut = _batch_norm(_conv(x, kernel, stride), model.get_layer(f"{prefix}shortcut_bn"))
     groups = arch.get("groups", 1)
@@ -106,14 +149,19 @@ def resnet_forward(model, images, arch):
     Args:
         model: a keras-se ResNet-family model, used only as a source of weights by layer name.
         images: NHWC float32 numpy images.
-        arch: the architecture as timm describes it: `depths`, `block`, `attention`, `groups`,
-            `stride_in_1x1`, `stem` ("7x7", "deep" or "cifar"), `stem_pool` ("pad" or "ceil"),
+        arch: the architecture as timm describes it: `depths`, `block` ("basic", "bottleneck"
+            or "preact_bottleneck"), `attention`, `groups`, `widths` (planes per stage),
+            `shortcut` ("zero_pad": He et al.'s option A), `stride_in_1x1`, `stem` ("7x7",
+            "deep" or "cifar"), `stem_pool` ("pad" or "ceil"),
             `split_input` (SK basic blocks), `relu_before_se` (timm's legacy basic blocks),
             `include_top`.
     """
     with torch.no_grad():
         x = _tensor(images.transpose(0, 3, 1, 2))
-        if arch.get("stem") == "cifar":  # kuangliu's pytorch-cifar: conv 3x3/1 + BN + ReLU
+        preact = arch["block"] == "preact_bottleneck"
+        if arch.get("stem") == "cifar" and preact:  # the conv alone: each block normalizes
+            x = _conv(x, model.get_layer("stem_conv1").get_weights()[0])
+        elif arch.get("stem") == "cifar":  # kuangliu's pytorch-cifar: conv 3x3/1 + BN + ReLU
             x = _conv_bn(x, model, "stem_", 1)
         else:
             stem_convs = 3 if arch.get("stem") == "deep" else 1
@@ -123,11 +171,14 @@ def resnet_forward(model, images, arch):
                 x = F.max_pool2d(x, 3, 2, ceil_mode=True)
             else:
                 x = F.max_pool2d(x, 3, 2, padding=1)
+        widths = arch.get("widths", (64, 128, 256, 512))
         for stage, depth in enumerate(arch["depths"], 1):
             for index in range(depth):
                 stride = 2 if stage > 1 and index == 0 else 1
                 prefix = f"stage{stage}_block{index + 1}_"
-                x = _block(x, model, prefix, 64 * 2 ** (stage - 1), stride, arch)
+                x = _block(x, model, prefix, widths[stage - 1], stride, arch)
+        if preact:  # He et al.'s pre-activation networks end with BN and ReLU
+            x = F.relu(_batch_norm(x, model.get_layer("final_bn")))
         x = x.mean(dim=(2, 3))
         if arch.get("include_top", True):
             kernel, bias = model.get_layer("predictions").get_weights()

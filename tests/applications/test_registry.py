@@ -30,7 +30,7 @@ NOT_MODELS = {
 
 def test_every_public_constructor_is_registered_once_and_nothing_else():
     models = applications.list_models()
-    assert len(models) == len(set(models)) == 25
+    assert len(models) == len(set(models)) == 29
     assert set(models) == set(applications.__all__) - NOT_MODELS
     for name in models:
         entry = applications.model_entry(name)
@@ -60,7 +60,9 @@ def test_names_are_in_natural_order_and_filters_select_by_pattern_family_and_att
         "SEResNet34",
         "SEResNet50",
         "SEResNet101",
+        "SEResNet110CIFAR",
         "SEResNet152",
+        "SEResNet164CIFAR",
     ]
     assert applications.list_models("SEResNeXt*") == ["SEResNeXt50", "SEResNeXt101"]
     assert applications.list_models(family="inception") == [
@@ -82,6 +84,8 @@ def test_names_are_in_natural_order_and_filters_select_by_pattern_family_and_att
         "PlainResNeXt50",
         "PlainResNet18CIFAR",
         "PlainResNet50",
+        "PlainResNet110CIFAR",
+        "PlainResNet164CIFAR",
         "PlainVGG16",
     ]
     assert applications.list_models(family="vgg") == ["PlainVGG16", "SEVGG16"]
@@ -105,6 +109,8 @@ def test_plain_twins_exist_and_have_no_attention():
         "SEMobileNetV2": "keras.applications.MobileNetV2",
         "SEResNeXt50": "PlainResNeXt50",
         "SEResNet18CIFAR": "PlainResNet18CIFAR",
+        "SEResNet110CIFAR": "PlainResNet110CIFAR",
+        "SEResNet164CIFAR": "PlainResNet164CIFAR",
         "SEVGG16": "PlainVGG16",
         "SEResNet50": "PlainResNet50",
         "SKNet50": "PlainResNeXt50",

@@ -35,6 +35,13 @@ REFERENCE_COUNTS = {
     # The CIFAR-10 notebook's SENet-18 and ResNet-18, with their 10-class heads.
     "SEResNet18CIFAR": (11_263_042, 9_600),
     "PlainResNet18CIFAR": (11_173_962, 9_600),
+    # He et al.'s CIFAR ResNet-110 (option A shortcuts) and pre-activation ResNet-164 with
+    # 10 classes, as the CIFAR implementations count them (the papers round both to 1.7M),
+    # and with the SE blocks added (2 C^2/16 + C/16 + C on each block's C output channels).
+    "PlainResNet110CIFAR": (1_727_962, 8_096),
+    "SEResNet110CIFAR": (1_727_962 + 18 * (49 + 162 + 580), 8_096),
+    "PlainResNet164CIFAR": (1_703_258, 24_224),
+    "SEResNet164CIFAR": (1_703_258 + 18 * (580 + 2_184 + 8_464), 24_224),
 }
 
 # Each constructor as timm / the Caffe models describe it, for the PyTorch reference.
@@ -44,6 +51,7 @@ _SE_BOTTLENECK = dict(block="bottleneck", stride_in_1x1=True, **_SE_CAFFE)
 _SE_RESNEXT = dict(block="bottleneck", attention="se", groups=32, stem_pool="pad")
 _SK_BASIC = dict(block="basic", attention="sk", split_input=True, stem_pool="pad")
 _SKNET = dict(block="bottleneck", attention="sk", groups=32, stem_pool="pad")
+_HE_CIFAR = dict(depths=(18, 18, 18), widths=(16, 32, 64), stem="cifar")
 ARCHITECTURES = {
     "PlainResNet50": dict(
         depths=(3, 4, 6, 3), block="bottleneck", stride_in_1x1=True, stem_pool="ceil"
@@ -58,6 +66,10 @@ ARCHITECTURES = {
     "SEResNeXt101": dict(depths=(3, 4, 23, 3), **_SE_RESNEXT),
     "SENet154": dict(depths=(3, 8, 36, 3), block="bottleneck", groups=64, stem="deep", **_SE_CAFFE),
     "SKResNet18": dict(depths=(2, 2, 2, 2), **_SK_BASIC),
+    "PlainResNet110CIFAR": dict(block="basic", shortcut="zero_pad", **_HE_CIFAR),
+    "SEResNet110CIFAR": dict(block="basic", shortcut="zero_pad", attention="se", **_HE_CIFAR),
+    "PlainResNet164CIFAR": dict(block="preact_bottleneck", **_HE_CIFAR),
+    "SEResNet164CIFAR": dict(block="preact_bottleneck", attention="se", **_HE_CIFAR),
     "SKResNet34": dict(depths=(3, 4, 6, 3), **_SK_BASIC),
     "SKNet26": dict(depths=(2, 2, 2, 2), **_SKNET),
     "SKNet50": dict(depths=(3, 4, 6, 3), **_SKNET),
@@ -116,17 +128,28 @@ def test_outputs_match_an_independent_pytorch_forward(name, any_size_models):
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-3 * scale)
 
 
-def test_the_cifar_reference_tells_a_misplaced_se_and_a_wrong_stride(any_size_models):
-    """The negative controls of the notebook's SENet-18 comparison: the same weights run with
-    a ReLU before each SE, or with a strided, pooled stem, give other logits."""
-    model = any_size_models("SEResNet18CIFAR")
+# Changes the PyTorch reference can make to each CIFAR network that a structural error in the
+# Keras model would look like: SE after a ReLU or after the addition, the stride on the other
+# conv, an ImageNet stem, the zero channels of an option-A shortcut before the others.
+CIFAR_NEGATIVE_CONTROLS = {
+    "SEResNet18CIFAR": ({"relu_before_se": True}, {"stem": "7x7", "stem_pool": "pad"}),
+    "SEResNet110CIFAR": ({"relu_before_se": True}, {"zero_pad_first": True}),
+    "SEResNet164CIFAR": ({"se_after_add": True}, {"stride_in_1x1": True}),
+}
+
+
+@pytest.mark.parametrize("name", CIFAR_NEGATIVE_CONTROLS)
+def test_the_cifar_references_tell_a_misplaced_se_and_a_wrong_stride(name, any_size_models):
+    """The negative controls of the CIFAR networks' comparisons: the same weights run with
+    a structural change give other logits."""
+    model = any_size_models(name)
     randomize_statistics(model, seed=3)
     images = random_batch((2, 32, 32, 3), seed=6)
-    arch = ARCHITECTURES["SEResNet18CIFAR"]
+    arch = ARCHITECTURES[name]
     logits = to_numpy(model(images, training=False))
     scale = max(1.0, float(np.abs(logits).max()))
     np.testing.assert_allclose(logits, resnet_forward(model, images, arch), atol=1e-3 * scale)
-    for wrong in ({"relu_before_se": True}, {"stem": "7x7", "stem_pool": "pad"}):
+    for wrong in CIFAR_NEGATIVE_CONTROLS[name]:
         difference = np.abs(resnet_forward(model, images, {**arch, **wrong}) - logits).max()
         assert difference > 0.01 * scale, wrong
 
@@ -139,6 +162,11 @@ def test_the_cifar_networks_take_32x32_by_default_and_refuse_less_than_8():
         ResNet((1, 1), block="basic", stem="cifar", stem_pool="pad", input_shape=(8, 8, 3))
     with pytest.raises(ValueError, match="weights='imagenet' is not available for SEResNet18CIFAR"):
         applications.SEResNet18CIFAR(weights="imagenet")
+    # He et al.'s three-stage CIFAR networks: 32x32 by default, down to 4x4.
+    for constructor in (applications.SEResNet110CIFAR, applications.PlainResNet164CIFAR):
+        assert constructor().input_shape == (None, 32, 32, 3)
+        with pytest.raises(ValueError, match="at least 4x4"):
+            constructor(input_shape=(3, 3, 3))
 
 
 def test_default_input_is_224_with_the_top_and_any_size_without():
@@ -399,6 +427,14 @@ def test_input_tensor_must_be_a_keras_tensor():
         (dict(stem="3x3"), "stem"),
         (dict(shortcut_kernel_size=2), "shortcut_kernel_size"),
         (dict(dropout_rate=1.0), "dropout_rate"),
+        (dict(shortcut="identity"), "`shortcut` must be one of 'projection', 'zero_pad'"),
+        (dict(block="preact_bottleneck", attention="sk"), "supports attention='se' or None"),
+        (dict(block="preact_bottleneck", groups=32), "Preact-bottleneck blocks support groups=1"),
+        (dict(block="preact_bottleneck", shortcut="zero_pad"), "projects its shortcut"),
+        (dict(widths=(16, 32)), r"`widths` must list the planes of each of the 4 stages"),
+        (dict(widths=(16, 32, 64, 0)), r"widths\[3\]"),
+        # Option A can only append as many zeros as there are channels: 64 -> 256 cannot.
+        (dict(shortcut="zero_pad"), r"keep or double the channels .*\[64, 256, 512"),
     ],
 )
 def test_builder_refuses_unknown_choices(kwargs, match):
