@@ -22,6 +22,9 @@ from keras_se import applications, cli, export
 
 TOLERANCE = 1e-4
 TINY = dict(depths=(1, 1, 1, 1), classes=10, classifier_activation=None)
+CIFAR = dict(
+    stem="cifar", stem_width=16, widths=(16, 32, 64), classes=10, classifier_activation=None
+)
 # One model of every family, small: the public constructors where they are quick to convert,
 # the builder at depth 1 per stage for the grouped-convolution families (same blocks, stems
 # and shortcuts as SE-ResNeXt-50, SENet-154 and SKNet-50). SENet-154's 3x3 projection
@@ -56,6 +59,14 @@ FAMILIES = {
     ),
     "se_mobilenet_v2": lambda: applications.SEMobileNetV2(
         alpha=0.35, input_shape=(32, 32, 3), classes=10, classifier_activation=None
+    ),
+    # He et al.'s CIFAR blocks at depth 1 per stage: the option-A shortcut (subsample and
+    # zero channels) of SE-ResNet-110, the pre-activation bottleneck of SE-ResNet-164.
+    "se_resnet110_cifar_blocks": lambda: ResNet(
+        (1, 1, 1), block="basic", shortcut="zero_pad", **CIFAR, name="se_resnet_a"
+    ),
+    "se_resnet164_cifar_blocks": lambda: ResNet(
+        (1, 1, 1), block="preact_bottleneck", **CIFAR, name="se_preact_resnet"
     ),
     # Its convolutions, SE after every ReLU and 2x2 pools (15M parameters); the 4096-wide
     # classifier (another 19M at 32x32) is two plain Dense layers.
