@@ -28,6 +28,11 @@ def conv(x, filters, kernel_size, *, names, data_format, strides=1, groups=1, **
     bottom/right only, unlike Caffe and PyTorch); others run "same". Grouped convolutions use
     `GroupedConv2D`. The convolution is named `names["conv"]`; `options` go to it
     (`kernel_initializer`).
+
+    Example:
+    >>> x = keras.Input((9, 9, 4))
+    >>> conv(x, 8, 3, strides=2, names={"pad": "p", "conv": "c"}, data_format="channels_last").shape
+    (None, 5, 5, 8)
     """
     padding = "same"
     if strides > 1 and kernel_size > 1:
@@ -50,7 +55,13 @@ def conv(x, filters, kernel_size, *, names, data_format, strides=1, groups=1, **
 
 
 def batch_norm(x, *, name, data_format):
-    """BatchNormalization with PyTorch's settings (`NORM_MOMENTUM`, `NORM_EPSILON`)."""
+    """BatchNormalization with PyTorch's settings (`NORM_MOMENTUM`, `NORM_EPSILON`).
+
+    Example:
+    >>> x = keras.Input((4, 4, 8))
+    >>> batch_norm(x, name="bn", data_format="channels_last").shape
+    (None, 4, 4, 8)
+    """
     return keras.layers.BatchNormalization(
         axis=common.channel_axis(data_format),
         momentum=NORM_MOMENTUM,
