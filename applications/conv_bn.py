@@ -20,6 +20,17 @@ NORM_MOMENTUM = 0.9
 NORM_EPSILON = 1e-5
 
 
+def he_initializer():
+    """He initialization with fan-out, as timm and torchvision initialise the convolutions of
+    their ResNets and VGGs.
+
+    Example:
+    >>> he_initializer().get_config()["mode"]
+    'fan_out'
+    """
+    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+
+
 def conv(x, filters, kernel_size, *, names, data_format, strides=1, groups=1, **options):
     """A convolution without bias, padded as Caffe and PyTorch pad.
 

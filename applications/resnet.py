@@ -24,7 +24,14 @@ import itertools
 
 import keras
 from keras_se.applications import pretrained, signature, weights_file
-from keras_se.applications.conv_bn import NORM_EPSILON, NORM_MOMENTUM, batch_norm, conv, conv_bn
+from keras_se.applications.conv_bn import (
+    NORM_EPSILON,
+    NORM_MOMENTUM,
+    batch_norm,
+    conv,
+    conv_bn,
+    he_initializer,
+)
 
 from keras_se.layers import SelectiveKernel, SqueezeExcite, common
 
@@ -39,11 +46,6 @@ DEFAULT_SIZE = 224
 MIN_SIZE = 32
 CIFAR_SIZE = 32  # the default input of the networks with the CIFAR stem
 EXPANSION = {"basic": 1, "bottleneck": 4, "preact_bottleneck": 4}
-
-
-def _conv_initializer():
-    """He initialization with fan-out, as timm and torchvision initialise ResNet convolutions."""
-    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +81,7 @@ class _Design:
             strides=strides,
             groups=groups,
             relu=relu,
-            kernel_initializer=_conv_initializer(),
+            kernel_initializer=he_initializer(),
         )
 
     def selective_kernel(self, x, filters, *, strides, groups, prefix):
@@ -90,7 +92,7 @@ class _Design:
             ratio=self.reduction_ratio,
             norm_momentum=NORM_MOMENTUM,
             norm_epsilon=NORM_EPSILON,
-            kernel_initializer=_conv_initializer(),
+            kernel_initializer=he_initializer(),
             data_format=self.data_format,
             name=f"{prefix}sk",
             **self.attention_options,
@@ -192,7 +194,7 @@ class _Design:
                 names={"pad": name.replace("conv", "pad"), "conv": name},
                 data_format=self.data_format,
                 strides=strides,
-                kernel_initializer=_conv_initializer(),
+                kernel_initializer=he_initializer(),
             )
 
         out_channels = planes * EXPANSION[self.block]
@@ -219,7 +221,7 @@ def _stem(x, stem, stem_width, stem_pool, design):
                 3,
                 names=names,
                 data_format=design.data_format,
-                kernel_initializer=_conv_initializer(),
+                kernel_initializer=he_initializer(),
             )
         return design.conv_bn(x, stem_width, 3, prefix="stem_", suffix=1)
     if stem == "7x7":

@@ -12,7 +12,7 @@ for what VGG16 there does not have, and `fc1_dropout` / `fc2_dropout`.
 
 import keras
 from keras_se.applications import signature, weights_file
-from keras_se.applications.conv_bn import conv_bn
+from keras_se.applications.conv_bn import conv_bn, he_initializer
 from keras_se.applications.registry import register_model
 
 from keras_se.layers import SqueezeExcite, common
@@ -21,11 +21,6 @@ from keras_se.layers import SqueezeExcite, common
 VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 FC_WIDTH = 4096
 MIN_SIZE = 32  # five 2x2 pools
-
-
-def _conv_initializer():
-    """He initialization with fan-out, as torchvision initialises VGG's convolutions."""
-    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 
 
 def _vgg16(*, attention, reduction_ratio, dropout_rate, **arguments):
@@ -48,15 +43,17 @@ def _vgg16(*, attention, reduction_ratio, dropout_rate, **arguments):
         default_size=224,
         min_size=MIN_SIZE,
     )
-    spatial = x.shape[1:3] if data_format == "channels_last" else x.shape[2:]
-    if include_top and None in spatial:
-        raise ValueError(
-            "With include_top=True the input size must be fixed (fc1 takes the flattened "
-            f"feature map, as in keras.applications.VGG16); got input shape {x.shape[1:]}."
-        )
-    if include_top:  # five 2x2 pools, then 512 channels flattened into fc1
+    if include_top:
+        spatial = x.shape[1:3] if data_format == "channels_last" else x.shape[2:]
+        if None in spatial:
+            raise ValueError(
+                "With include_top=True the input size must be fixed (fc1 takes the flattened "
+                f"feature map, as in keras.applications.VGG16); got input shape {x.shape[1:]}."
+            )
+        # five 2x2 pools, then 512 channels flattened into fc1
         features = (spatial[0] // 32) * (spatial[1] // 32) * VGG16_BLOCKS[-1][0]
         common.check_weights_fit(f"fc1 ({features} inputs)", (features + 1) * FC_WIDTH)
+        signature.check_classifier_fits(arguments["classes"], FC_WIDTH)
     for block, (channels, convolutions) in enumerate(VGG16_BLOCKS, 1):
         for index in range(1, convolutions + 1):
             prefix = f"block{block}_"
@@ -67,7 +64,7 @@ def _vgg16(*, attention, reduction_ratio, dropout_rate, **arguments):
                 3,
                 names=names,
                 data_format=data_format,
-                kernel_initializer=_conv_initializer(),
+                kernel_initializer=he_initializer(),
             )
             if attention == "se":
                 x = SqueezeExcite(
@@ -79,7 +76,6 @@ def _vgg16(*, attention, reduction_ratio, dropout_rate, **arguments):
         for fc in ("fc1", "fc2"):
             x = keras.layers.Dense(FC_WIDTH, activation="relu", name=fc)(x)
             x = keras.layers.Dropout(dropout_rate, name=f"{fc}_dropout")(x)
-        signature.check_classifier_fits(arguments["classes"], FC_WIDTH)
         x = keras.layers.Dense(
             arguments["classes"],
             activation=arguments["classifier_activation"],
