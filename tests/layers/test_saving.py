@@ -7,6 +7,7 @@ import numpy as np
 from harness import check_fresh_process_round_trip, random_batch, to_numpy
 
 from keras_se import SelectiveKernel, SqueezeExcite
+from keras_se.layers import ChannelShuffle
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
 
@@ -15,6 +16,7 @@ def test_keras_files_load_in_a_fresh_process_with_safe_mode(tmp_path):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((9, 9, 8))
     x = SqueezeExcite(ratio=4, squeeze="avg_max", gate="hard_sigmoid")(inputs)
+    x = ChannelShuffle(groups=2)(x)
     x = SqueezeExcite(ratio=4, mode="spatial")(x)
     x = SqueezeExcite(reduced_channels=3, mode="concurrent", activation="swish")(x)
     x = SelectiveKernel(filters=8, split_input=True, min_channels=4)(x)
