@@ -41,6 +41,7 @@ from keras_se.applications.se_resnet import (
     SEResNeXt50,
     SEResNeXt101,
 )
+from keras_se.applications.shufflenet import PlainShuffleNet, SEShuffleNet
 from keras_se.applications.sk_resnet import SKNet26, SKNet50, SKNet101, SKResNet18, SKResNet34
 from keras_se.applications.timm_convert import convert_timm, load_timm_weights
 from keras_se.applications.vgg import SEVGG16, PlainVGG16
@@ -54,6 +55,7 @@ __all__ = [
     "PlainResNet50",
     "PlainResNet110CIFAR",
     "PlainResNet164CIFAR",
+    "PlainShuffleNet",
     "PlainVGG16",
     "ResNet",
     "SEBNInception",
@@ -72,6 +74,7 @@ __all__ = [
     "SEResNet110CIFAR",
     "SEResNet152",
     "SEResNet164CIFAR",
+    "SEShuffleNet",
     "SKNet26",
     "SKNet50",
     "SKNet101",

@@ -12,7 +12,7 @@ Example:
 
 import keras
 
-from keras_se.layers import GroupedConv2D, common
+from keras_se.layers import DepthwiseConv2D, GroupedConv2D, common
 
 # PyTorch's BatchNorm defaults (momentum 0.1 there is 0.9 here), as the converted weights were
 # trained with.
@@ -31,6 +31,17 @@ def he_initializer():
     return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 
 
+def _pad_for_stride(x, kernel_size, strides, *, names, data_format):
+    """`x` padded as Caffe and PyTorch pad a strided convolution, and the padding that the
+    convolution itself then uses."""
+    if strides > 1 and kernel_size > 1:
+        x = keras.layers.ZeroPadding2D(
+            kernel_size // 2, data_format=data_format, name=names["pad"]
+        )(x)
+        return x, "valid"
+    return x, "same"
+
+
 def conv(x, filters, kernel_size, *, names, data_format, strides=1, groups=1, **options):
     """A convolution without bias, padded as Caffe and PyTorch pad.
 
@@ -45,12 +56,7 @@ def conv(x, filters, kernel_size, *, names, data_format, strides=1, groups=1, **
     >>> conv(x, 8, 3, strides=2, names={"pad": "p", "conv": "c"}, data_format="channels_last").shape
     (None, 5, 5, 8)
     """
-    padding = "same"
-    if strides > 1 and kernel_size > 1:
-        x = keras.layers.ZeroPadding2D(
-            kernel_size // 2, data_format=data_format, name=names["pad"]
-        )(x)
-        padding = "valid"
+    x, padding = _pad_for_stride(x, kernel_size, strides, names=names, data_format=data_format)
     layer = GroupedConv2D if groups > 1 else keras.layers.Conv2D
     return layer(
         filters,
@@ -58,6 +64,28 @@ def conv(x, filters, kernel_size, *, names, data_format, strides=1, groups=1, **
         strides=strides,
         padding=padding,
         groups=groups,
+        use_bias=False,
+        data_format=data_format,
+        name=names["conv"],
+        **options,
+    )(x)
+
+
+def depthwise_conv(x, kernel_size, *, names, data_format, strides=1, **options):
+    """A depthwise convolution without bias (keras-se's `DepthwiseConv2D`, which runs each
+    backend's fast kernel), padded as `conv` pads.
+
+    Example:
+    >>> x = keras.Input((9, 9, 4))
+    >>> depthwise_conv(x, 3, strides=2, names={"pad": "p", "conv": "c"},
+    ...                data_format="channels_last").shape
+    (None, 5, 5, 4)
+    """
+    x, padding = _pad_for_stride(x, kernel_size, strides, names=names, data_format=data_format)
+    return DepthwiseConv2D(
+        kernel_size,
+        strides=strides,
+        padding=padding,
         use_bias=False,
         data_format=data_format,
         name=names["conv"],

@@ -27,7 +27,8 @@ class ModelEntry:
     Attributes:
         name: the constructor's name, as `keras-se train --model` and `keras-se cost` take it.
         constructor: the constructor (`keras_se.applications.<name>`).
-        family: `"resnet"`, `"inception"`, `"mobilenet"` or `"vgg"`: the module that builds it.
+        family: `"resnet"`, `"inception"`, `"mobilenet"`, `"shufflenet"` or `"vgg"`: the
+            module that builds it.
         attention: `"se"`, `"sk"` or None (a plain twin).
         default_size: the square input size of the ImageNet model (224, or 299 for the
             `keras.applications` Inceptions).

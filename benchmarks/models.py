@@ -79,6 +79,8 @@ BENCH_MODELS = {
         BenchModel("SEResNet110CIFAR", "SEResNet110CIFAR", {}, None),
         BenchModel("PlainResNet164CIFAR", "PlainResNet164CIFAR", {}, None),
         BenchModel("SEResNet164CIFAR", "SEResNet164CIFAR", {}, None),
+        BenchModel("PlainShuffleNet", "PlainShuffleNet", {}, None),
+        BenchModel("SEShuffleNet", "SEShuffleNet", {}, None),
     )
 }
 ATTENTION_MODELS = tuple(name for name, model in BENCH_MODELS.items() if model.plain_twin)

@@ -113,7 +113,14 @@ def _settings(layers):
 
 
 def test_plain_twins_are_the_attention_models_without_attention():
-    for name in ("SEResNet50", "SEResNeXt50", "SEMobileNet", "SEInceptionV3", "SEVGG16"):
+    for name in (
+        "SEResNet50",
+        "SEResNeXt50",
+        "SEMobileNet",
+        "SEInceptionV3",
+        "SEVGG16",
+        "SEShuffleNet",
+    ):
         model = BENCH_MODELS[name].build(96)
         plain = BENCH_MODELS[BENCH_MODELS[name].plain_twin].build(96)
         without_attention = [x for x in model.layers if not isinstance(x, SqueezeExcite)]

@@ -70,11 +70,21 @@ FAMILIES = {
     ),
     # Its convolutions, SE after every ReLU and 2x2 pools (15M parameters); the 4096-wide
     # classifier (another 19M at 32x32) is two plain Dense layers.
+    # The grouped 1x1 convolutions, the channel shuffle (a gather), the depthwise ones and the
+    # concatenation with the average-pooled input.
+    "se_shufflenet": lambda: applications.SEShuffleNet(
+        input_shape=(32, 32, 3), classes=10, classifier_activation=None
+    ),
     "se_vgg16": lambda: applications.SEVGG16(
         include_top=False, pooling="avg", input_shape=(32, 32, 3)
     ),
 }
-GROUPS = {"se_resnext_grouped": 32, "senet154_grouped": 64, "sknet_grouped": 32}
+GROUPS = {
+    "se_resnext_grouped": 32,
+    "senet154_grouped": 64,
+    "sknet_grouped": 32,
+    "se_shufflenet": 3,
+}
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Independent PyTorch forward passes of the ResNet family (written from timm's code), of
-SE-BN-Inception (written from the Caffe model and its PyTorch port) and of SE-VGG-16 (written
-from the VGG and SENet papers).
+SE-BN-Inception (written from the Caffe model and its PyTorch port), of SE-VGG-16 (written
+from the VGG and SENet papers) and of SE-ShuffleNet (written from the ShuffleNet and SENet
+papers).
 
 They take the architecture from their arguments or their own code (as timm's
 `ResNet(block, layers, ...)` and the legacy `SENet` do), PyTorch's own symmetric padding,
@@ -247,3 +248,91 @@ def vgg16_forward(model, images, *, se=True, se_before_relu=False, pool="max"):
             x = x @ _tensor(kernel) + _tensor(bias)
             x = activation(x) if activation else x
         return x.numpy()
+
+
+# ShuffleNet paper, Table 1: output channels of stages 2-4 for each number of groups.
+SHUFFLENET_WIDTHS = {
+    1: (144, 288, 576),
+    2: (200, 400, 800),
+    3: (240, 480, 960),
+    4: (272, 544, 1088),
+    8: (384, 768, 1536),
+}
+
+
+def _channel_shuffle(x, groups, inverse=False):
+    """The paper's shuffle: channels as (groups, n), transposed; `inverse` is (n, groups)."""
+    n, channels, height, width = x.shape
+    split = (channels // groups, groups) if inverse else (groups, channels // groups)
+    return x.reshape(n, *split, height, width).transpose(1, 2).reshape(x.shape)
+
+
+def shufflenet_forward(
+    model,
+    images,
+    *,
+    groups=3,
+    se=True,
+    shuffle="paper",
+    se_after_add=False,
+    stride_on_conv1=False,
+    features=None,
+):
+    """Logits of `model`'s weights run through ShuffleNet v1 1x, written from the ShuffleNet
+    paper (Table 1, Figure 2) and the SENet paper: a 3x3/2 stem conv of 24 and a 3x3/2 max
+    pool; 4/8/4 units per stage (the first with stride 2: a 3x3/2 average pool of the input,
+    padded and counted as PyTorch's `AvgPool2d(3, 2, 1)`, concatenated before the branch);
+    each branch a grouped 1x1 conv (not grouped in the very first unit) -> BN -> ReLU ->
+    shuffle -> 3x3 depthwise conv (the stride) -> BN -> grouped 1x1 conv -> BN -> SE; ReLU
+    after the join; global average pool and the classifier.
+
+    `shuffle="none"|"inverse"`, `se_after_add` (SE on the sum of the stride-1 units) and
+    `stride_on_conv1` (the stride on the first 1x1 conv) are the negative controls' changes.
+    With `features="stage{s}_unit{u}"`, that unit's output (channels last) instead of the
+    logits.
+    """
+    with torch.no_grad():
+        x = _tensor(images.transpose(0, 3, 1, 2))
+        x = _named_conv_bn(x, model, "stem_conv", "stem_bn", stride=2)
+        x = F.max_pool2d(x, 3, 2, padding=1)
+        for stage, width in enumerate(SHUFFLENET_WIDTHS[groups], 2):
+            for unit in range(1, (4, 8, 4)[stage - 2] + 1):
+                prefix = f"stage{stage}_unit{unit}_"
+                stride = 2 if unit == 1 else 1
+                first_groups = 1 if (stage, unit) == (2, 1) else groups
+                y = _named_conv_bn(
+                    x,
+                    model,
+                    f"{prefix}conv1",
+                    f"{prefix}bn1",
+                    stride=stride if stride_on_conv1 else 1,
+                    groups=first_groups,
+                )
+                if first_groups > 1 and shuffle != "none":
+                    y = _channel_shuffle(y, groups, inverse=shuffle == "inverse")
+                (kernel,) = model.get_layer(f"{prefix}dwconv").get_weights()
+                y = _conv(
+                    y,
+                    kernel.transpose(0, 1, 3, 2),  # (3, 3, 1, channels): one group per channel
+                    stride=1 if stride_on_conv1 else stride,
+                    groups=y.shape[1],
+                )
+                y = _batch_norm(y, model.get_layer(f"{prefix}bn2"))
+                y = _named_conv_bn(
+                    y, model, f"{prefix}conv3", f"{prefix}bn3", groups=groups, relu=False
+                )
+                attention = model.get_layer(f"{prefix}se") if se else None
+                if attention and not (se_after_add and stride == 1):
+                    y = _squeeze_excite(y, attention)
+                if stride == 2:
+                    y = torch.cat([F.avg_pool2d(x, 3, 2, padding=1), y], dim=1)
+                else:
+                    y = x + y
+                    if attention and se_after_add:
+                        y = _squeeze_excite(y, attention)
+                x = F.relu(y)
+                assert x.shape[1] == width, (prefix, x.shape)  # the paper's widths
+                if features == f"stage{stage}_unit{unit}":
+                    return x.permute(0, 2, 3, 1).numpy()
+        kernel, bias = model.get_layer("predictions").get_weights()
+        return (x.mean(dim=(2, 3)) @ _tensor(kernel) + _tensor(bias)).numpy()

@@ -19,6 +19,7 @@ OTHER_FAMILIES = {
     "SEBNInception": (applications.SEBNInception, {}, 45),
     "SEMobileNet": (applications.SEMobileNet, {"alpha": 0.25}, 45),
     "SEMobileNetV2": (applications.SEMobileNetV2, {"alpha": 0.35}, 45),
+    "SEShuffleNet": (applications.SEShuffleNet, {}, 45),
 }
 
 

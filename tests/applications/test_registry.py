@@ -30,7 +30,7 @@ NOT_MODELS = {
 
 def test_every_public_constructor_is_registered_once_and_nothing_else():
     models = applications.list_models()
-    assert len(models) == len(set(models)) == 29
+    assert len(models) == len(set(models)) == 31
     assert set(models) == set(applications.__all__) - NOT_MODELS
     for name in models:
         entry = applications.model_entry(name)
@@ -86,9 +86,11 @@ def test_names_are_in_natural_order_and_filters_select_by_pattern_family_and_att
         "PlainResNet50",
         "PlainResNet110CIFAR",
         "PlainResNet164CIFAR",
+        "PlainShuffleNet",
         "PlainVGG16",
     ]
     assert applications.list_models(family="vgg") == ["PlainVGG16", "SEVGG16"]
+    assert applications.list_models(family="shufflenet") == ["PlainShuffleNet", "SEShuffleNet"]
 
 
 def test_plain_twins_exist_and_have_no_attention():
@@ -111,6 +113,7 @@ def test_plain_twins_exist_and_have_no_attention():
         "SEResNet18CIFAR": "PlainResNet18CIFAR",
         "SEResNet110CIFAR": "PlainResNet110CIFAR",
         "SEResNet164CIFAR": "PlainResNet164CIFAR",
+        "SEShuffleNet": "PlainShuffleNet",
         "SEVGG16": "PlainVGG16",
         "SEResNet50": "PlainResNet50",
         "SKNet50": "PlainResNeXt50",
