@@ -118,13 +118,14 @@ def _train(args):
 
 
 def _export_arguments(parser):
-    from keras_se import export
+    from keras_se import export, quantization
 
     parser.description = (
         "Write the model in another format, run it with that format's runtime "
         "(onnxruntime, TensorFlow, LiteRT) on random batches of 1 and 3 images and compare "
         "with Keras; the file is only written when the max absolute difference is within "
-        "the tolerance."
+        "the tolerance. A quantized TFLite file (--quantize) is checked by its accuracy on "
+        "a labelled validation split instead."
     )
     add = parser.add_argument
     add("model", help="a .keras file")
@@ -137,6 +138,21 @@ def _export_arguments(parser):
         default=export.DEFAULT_TOLERANCE,
         help=f"largest max absolute difference from Keras ({export.DEFAULT_TOLERANCE:g})",
     )
+    add(
+        "--quantize",
+        choices=quantization.QUANTIZATIONS,
+        default=None,
+        help="TFLite only: float16 weights, int8 weights (dynamic) or full integer (int8), "
+        "checked by accuracy on a validation split",
+    )
+    add("--dataset", default=None, help="labelled images for --quantize (the run's by default)")
+    add("--data-dir", default=None, help="TFDS data folder (the run's by default)")
+    add(
+        "--max-accuracy-drop",
+        type=float,
+        default=quantization.DEFAULT_MAX_ACCURACY_DROP,
+        help="--quantize: largest top-1 accuracy lost to quantization (0.01: one point)",
+    )
     add("--overwrite", action="store_true", help="replace an existing output")
     parser.set_defaults(run=_export)
 
@@ -144,14 +160,20 @@ def _export_arguments(parser):
 def _export(args):
     from keras_se import export
 
-    report = export.export(
-        args.model,
-        args.output,
-        args.format,
-        opset=args.opset,
-        tolerance=args.tolerance,
-        overwrite=args.overwrite,
-    )
+    # The converters and LiteRT's interpreter log from C++ (tflite's delegate and quantizer).
+    with contextlib.nullcontext() if args.verbose else _native_stderr_silenced():
+        report = export.export(
+            args.model,
+            args.output,
+            args.format,
+            opset=args.opset,
+            tolerance=args.tolerance,
+            overwrite=args.overwrite,
+            quantize=args.quantize,
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            max_accuracy_drop=args.max_accuracy_drop,
+        )
     print(f"exported {report}")
 
 

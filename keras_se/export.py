@@ -4,7 +4,8 @@
 (onnxruntime, TensorFlow, the LiteRT interpreter), runs it on a random batch of 1 and of 3
 images (the batch dimension is dynamic in every format) and compares the outputs with Keras'.
 The file only appears at its final path once that check has passed; an existing file is never
-replaced without `overwrite=True`.
+replaced without `overwrite=True`. A quantized TFLite file (`quantize=`) is checked by its
+accuracy on a labelled validation split instead (`keras_se.quantization`).
 
 Grouped convolutions: keras-se's models (SE-ResNeXt, SENet-154, SKNet) use
 `keras_se.layers.GroupedConv2D`, which traces to ordinary grouped `Conv2D` ops. Keras' own
@@ -25,7 +26,7 @@ import pathlib
 import sys
 import zipfile
 
-from keras_se import atomic, integrity, requirements
+from keras_se import atomic, integrity, quantization, requirements
 from keras_se.export_check import CHECK_BATCH_SIZES, RUNTIMES, compare_with_keras
 
 FORMATS = ("onnx", "saved_model", "tflite")
@@ -67,20 +68,24 @@ class ExportReport:
     # The process's peak resident memory when the export was done (the export's own peak in
     # `keras-se export`, where the export is what the process does).
     peak_memory_bytes: int | None = None
+    # A quantized TFLite file's check (`quantization.QuantizationCheck`), which replaces the
+    # tolerance: its max difference on the random batches is kept for information only.
+    accuracy_check: quantization.QuantizationCheck | None = None
 
     def __str__(self):
-        detail = f", opset {self.opset}" if self.opset is not None else ""
-        batches = " and ".join(str(size) for size in self.batch_sizes)
-        return (
-            f"{self.path} ({self.format}{detail}): max |{RUNTIMES[self.format]} - Keras| = "
-            f"{self.max_abs_diff:.3g} on batches of {batches}, outputs up to "
-            f"{self.max_abs_output:.3g} (tolerance {self.tolerance:g})"
-            + (
-                f", peak memory {self.peak_memory_bytes / 1e9:.1f} GB"
-                if self.peak_memory_bytes
-                else ""
+        if self.accuracy_check is not None:
+            check = f"{self.path} (tflite, {self.accuracy_check})"
+        else:
+            detail = f", opset {self.opset}" if self.opset is not None else ""
+            batches = " and ".join(str(size) for size in self.batch_sizes)
+            check = (
+                f"{self.path} ({self.format}{detail}): max |{RUNTIMES[self.format]} - Keras| = "
+                f"{self.max_abs_diff:.3g} on batches of {batches}, outputs up to "
+                f"{self.max_abs_output:.3g} (tolerance {self.tolerance:g})"
             )
-        )
+        if self.peak_memory_bytes:
+            check += f", peak memory {self.peak_memory_bytes / 1e9:.1f} GB"
+        return check
 
 
 def export(
@@ -92,6 +97,10 @@ def export(
     tolerance=DEFAULT_TOLERANCE,
     overwrite=False,
     seed=0,
+    quantize=None,
+    dataset=None,
+    data_dir=None,
+    max_accuracy_drop=quantization.DEFAULT_MAX_ACCURACY_DROP,
 ):
     """Export `model` and check the exported file against Keras.
 
@@ -105,9 +114,18 @@ def export(
             `serving_default` signature for TF Serving, checked with TensorFlow) or `"tflite"`
             (checked with the LiteRT interpreter).
         opset: ONNX opset (13 to 18; tf2onnx's default 15 when None). ONNX only.
-        tolerance: Largest max absolute difference from Keras that passes the check.
+        tolerance: Largest max absolute difference from Keras that passes the check (not
+            for quantized files, which `max_accuracy_drop` checks).
         overwrite: Replace an existing file or folder at `path`.
         seed: Seed of the random check batch.
+        quantize: TFLite only: `"float16"`, `"dynamic"` (int8 weights) or `"int8"` (full
+            integer, calibrated on training images); see `keras_se.quantization`. The file is
+            checked on a labelled validation split instead of to `tolerance`.
+        dataset: the labelled images of a quantized export (a TFDS name, an image folder or
+            `"sklearn_digits"`); by default the dataset of the run `model` comes from.
+        data_dir: TFDS data folder (by default the run's).
+        max_accuracy_drop: how much lower the quantized file's top-1 accuracy may be than
+            Keras' on the validation split (0.01: one point).
 
     Returns:
         An `ExportReport` with the path and the max absolute difference.
@@ -126,6 +144,9 @@ def export(
     import keras  # here, not at the top: `keras-se export --help` answers without it
 
     _check_options(format, opset, tolerance, seed)
+    quantization.check_options(quantize, format, max_accuracy_drop)
+    if dataset is not None and quantize is None:
+        raise ValueError("`dataset` applies to quantized exports only (`quantize`).")
     path = _output_path(model, path, format, overwrite)
     requirements.require_tensorflow(
         "Export",
@@ -133,12 +154,17 @@ def export(
         modules=_PACKAGES[format],
         extra="export",
     )
+    model_path = None
     if not isinstance(model, keras.Model):
-        model = load_keras_file(model)
+        model_path = pathlib.Path(model)
+        model = load_keras_file(model_path)
     input_shape = _check_model(model)
     model = float32_copy(model)
+    if quantize is not None:
+        splits, image_size = quantization.validation_data(model, model_path, dataset, data_dir)
     import tensorflow as tf
 
+    check = None
     with atomic.staged(path) as staging:
         artifact = staging / path.name
         if format == "onnx":
@@ -146,18 +172,37 @@ def export(
         else:
             saved_model = artifact if format == "saved_model" else staging / "saved_model"
             _write_saved_model(model, input_shape, saved_model)
-            if format == "tflite":
+            if quantize is not None:
+                calibration = quantization.calibration_batches(splits, image_size)
+                artifact.write_bytes(quantization.convert(saved_model, quantize, calibration))
+            elif format == "tflite":
                 converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
                 artifact.write_bytes(converter.convert())
         difference, scale = compare_with_keras(model, input_shape, artifact, format, seed)
-        if not difference <= tolerance:
+        if quantize is not None:
+            check = quantization.compare_accuracy(model, artifact, splits, image_size, quantize)
+            if check.accuracy_drop > max_accuracy_drop:
+                raise ValueError(
+                    f"The {quantize} TFLite file's top-1 accuracy is {check.accuracy_drop:.2%} "
+                    f"below Keras' ({check}), more than max_accuracy_drop "
+                    f"{max_accuracy_drop:g}; nothing was written to {path}."
+                )
+        elif not difference <= tolerance:
             raise ValueError(
                 f"The {format} export differs from Keras by up to {difference:.3g} "
                 f"(max absolute difference), above the tolerance {tolerance:g}; nothing was "
                 f"written to {path}."
             )
     return ExportReport(
-        path, format, difference, scale, tolerance, CHECK_BATCH_SIZES, opset, _peak_memory_bytes()
+        path,
+        format,
+        difference,
+        scale,
+        tolerance,
+        CHECK_BATCH_SIZES,
+        opset,
+        _peak_memory_bytes(),
+        check,
     )
 
 

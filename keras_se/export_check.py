@@ -32,6 +32,25 @@ def _runner(artifact, format):
 
         signature = tf.saved_model.load(str(artifact)).signatures["serving_default"]
         return lambda batch: next(iter(signature(images=tf.constant(batch)).values())).numpy()
+    return tflite_runner(artifact)
+
+
+def tflite_runner(artifact):
+    """A function from a numpy batch to a `.tflite` file's numpy output (LiteRT interpreter),
+    for any batch size.
+
+    Example:
+    >>> import keras, pathlib, tempfile
+    >>> import tensorflow as tf
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> model.export(str(folder / "dense"), format="tf_saved_model", verbose=False)
+    >>> converter = tf.lite.TFLiteConverter.from_saved_model(str(folder / "dense"))
+    >>> path = folder / "dense.tflite"
+    >>> _ = path.write_bytes(converter.convert())
+    >>> tflite_runner(path)(np.ones((5, 4), "float32")).shape
+    (5, 2)
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(artifact))
