@@ -45,15 +45,13 @@ def _unit(x, width, *, groups, stride, grouped_input, attention, reduction_ratio
     axis = common.channel_axis(data_format)
     in_width = x.shape[axis]
     branch_width = width - in_width if stride == 2 else width
-    names = {kind: f"{prefix}{kind}" for kind in ("pad", "conv", "bn", "relu")}
-    layer = {kind: f"{prefix}{kind}" for kind in ("conv1", "bn1", "relu1", "dwconv", "bn2")}
     first_groups = groups if grouped_input else 1
     y = conv_bn(
         x,
         width // 4,
         1,
         groups=first_groups,
-        names={**names, "conv": layer["conv1"], "bn": layer["bn1"], "relu": layer["relu1"]},
+        names={kind: f"{prefix}{kind}1" for kind in ("pad", "conv", "bn", "relu")},
         data_format=data_format,
         kernel_initializer=he_initializer(),
     )
@@ -63,10 +61,10 @@ def _unit(x, width, *, groups, stride, grouped_input, attention, reduction_ratio
         y,
         3,
         strides=stride,
-        names={"pad": f"{prefix}dwconv_pad", "conv": layer["dwconv"]},
+        names={"pad": f"{prefix}dwconv_pad", "conv": f"{prefix}dwconv"},
         data_format=data_format,
     )
-    y = batch_norm(y, name=layer["bn2"], data_format=data_format)
+    y = batch_norm(y, name=f"{prefix}bn2", data_format=data_format)
     y = conv(
         y,
         branch_width,

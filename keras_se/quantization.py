@@ -99,6 +99,7 @@ def validation_data(model, model_path, dataset, data_dir):
     """
     from keras_se import integrity
     from keras_se.training import data
+    from keras_se.training.trained import run_splits
 
     run = integrity.run_summary(model_path) if model_path is not None else None
     if dataset is None and run is None:
@@ -113,13 +114,10 @@ def validation_data(model, model_path, dataset, data_dir):
             "A quantized export is checked on images prepared as keras-se train prepares them "
             f"(square RGB of a fixed size); the model takes {shape}, which they cannot match."
         )
-    same = run is not None and (dataset is None or str(dataset) == run["dataset"])
-    splits = data.load_splits(
-        run["dataset"] if dataset is None else dataset,
-        data_dir=data_dir or (run or {}).get("data_dir"),
-        validation_split=run.get("validation_split") if same else None,
-        seed=run.get("seed", 0) if same else 0,
-    )
+    if run is None:
+        splits = data.load_splits(dataset, data_dir=data_dir)
+    else:
+        splits = run_splits(run, dataset, data_dir)
     classes = model.outputs[0].shape[-1]
     if splits.num_classes != classes:
         raise ValueError(

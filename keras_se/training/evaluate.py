@@ -15,7 +15,7 @@ import numpy as np
 
 from keras_se import atomic
 from keras_se.layers import common
-from keras_se.training.trained import SPLITS, ImageNetModel, open_trained_model
+from keras_se.training.trained import SPLITS, ImageNetModel, open_trained_model, run_splits
 
 
 def scores(probabilities, labels, num_classes, top=5):
@@ -153,14 +153,7 @@ def _run_predictions(trained, dataset, split, data_dir, batch_size):
     """A run's model on its own dataset (split as the run split it) or one with its classes."""
     from keras_se.training import data
 
-    run = trained.summary
-    same = dataset is None or str(dataset) == run["dataset"]
-    splits = data.load_splits(
-        run["dataset"] if dataset is None else dataset,
-        data_dir=data_dir or run.get("data_dir"),
-        validation_split=run.get("validation_split") if same else None,
-        seed=run.get("seed", 0) if same else 0,
-    )
+    splits = run_splits(trained.summary, dataset, data_dir)
     if splits.class_names != trained.class_names:
         raise ValueError(
             f"The classes of dataset {splits.name!r} ({', '.join(splits.class_names[:5])}, ...) "

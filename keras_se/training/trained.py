@@ -124,6 +124,26 @@ def _open_imagenet_model(path):
     return ImageNetModel(model, twin, path)
 
 
+def run_splits(run, dataset=None, data_dir=None):
+    """The labelled splits to score a run's model on: `dataset` (by default the run's own,
+    split as the run split it: its validation split and seed), in the run's TFDS folder
+    unless `data_dir` says otherwise.
+
+    Example:
+    >>> run_splits({"dataset": "sklearn_digits", "seed": 0}).num_validation
+    449
+    """
+    from keras_se.training import data
+
+    same = dataset is None or str(dataset) == run["dataset"]
+    return data.load_splits(
+        run["dataset"] if dataset is None else dataset,
+        data_dir=data_dir or run.get("data_dir"),
+        validation_split=run.get("validation_split") if same else None,
+        seed=run.get("seed", 0) if same else 0,
+    )
+
+
 def open_trained_model(path):
     """Load the model of a `keras-se train` run (the run folder or its `model.keras`), or a
     keras-se ImageNet classifier saved as a `.keras` file (`ImageNetModel`).
