@@ -16,11 +16,18 @@ import sys
 
 __version__ = "0.1.0"
 
-__all__ = ["SelectiveKernel", "SqueezeExcite", "__version__", "applications", "make_divisible"]
+__all__ = [
+    "SelectiveKernel",
+    "SqueezeExcite",
+    "__version__",
+    "applications",
+    "inspect",
+    "make_divisible",
+]
 
 
 def import_api():
-    """Import the layers and `keras_se.applications` (and so Keras and its backend).
+    """Import the layers, `keras_se.applications` and `keras_se.inspect` (and so Keras).
 
     `import keras_se` runs it, except inside the `keras-se` console script, which runs it
     once its arguments are parsed (see `keras_se_launcher`).
@@ -31,6 +38,7 @@ def import_api():
     """
     layers = importlib.import_module("keras_se.layers")
     importlib.import_module("keras_se.applications")
+    importlib.import_module("keras_se.inspect")
     module = sys.modules[__name__]
     for name in ("SelectiveKernel", "SqueezeExcite", "make_divisible"):
         setattr(module, name, getattr(layers, name))

@@ -35,16 +35,20 @@ def from_channels_last(x, data_format):
     return np.moveaxis(x, -1, 1) if data_format == "channels_first" else x
 
 
-def squeeze_excite(x, w, *, squeeze="avg", gate="sigmoid", activation="relu", mode="channel"):
+def squeeze_excite(
+    x, w, *, squeeze="avg", gate="sigmoid", activation="relu", mode="channel", with_gates=False
+):
     """SE / sSE / scSE on a channels_last batch.
 
     `w` holds `reduce_kernel`, `reduce_bias`, `expand_kernel`, `expand_bias` (channel) and
-    `spatial_kernel`, `spatial_bias` (spatial); missing biases count as zero.
+    `spatial_kernel`, `spatial_bias` (spatial); missing biases count as zero. `with_gates`:
+    also return `{"channel": (N, C), "spatial": (N, *spatial)}` for the modes that have them.
     """
     x = x.astype(np.float64)
     spatial_axes = tuple(range(1, x.ndim - 1))
     gate_fn = GATES[gate]
     out = np.zeros_like(x)
+    gates = {}
     if mode in ("channel", "concurrent"):
         pooled = {
             "avg": lambda: x.mean(axis=spatial_axes),
@@ -53,11 +57,13 @@ def squeeze_excite(x, w, *, squeeze="avg", gate="sigmoid", activation="relu", mo
         }[squeeze]()
         hidden = ACTIVATIONS[activation](pooled @ w["reduce_kernel"] + w.get("reduce_bias", 0.0))
         scale = gate_fn(hidden @ w["expand_kernel"] + w.get("expand_bias", 0.0))
+        gates["channel"] = scale
         out += x * scale.reshape(scale.shape[0], *([1] * len(spatial_axes)), scale.shape[1])
     if mode in ("spatial", "concurrent"):
         logits = x @ w["spatial_kernel"] + w.get("spatial_bias", 0.0)
-        out += x * gate_fn(logits)[..., None]
-    return out
+        gates["spatial"] = gate_fn(logits)
+        out += x * gates["spatial"][..., None]
+    return (out, gates) if with_gates else out
 
 
 def conv(x, kernel, *, strides=1, dilation=1, groups=1):
@@ -114,14 +120,18 @@ def selective_kernel(
     strides=1,
     groups=1,
     split_input=False,
+    select="softmax",
     training=False,
     epsilon=1e-5,
+    with_attention=False,
 ):
     """SK convolution (split, fuse, select) on a channels_last batch.
 
     `w["branches"]` lists one dict per branch with `kernel` and BN arrays (`gamma`, `beta`,
     `moving_mean`, `moving_variance`); `w["reduce"]`, `w["norm"]` and `w["select"]` hold the
-    attention FC kernel, its BN and the path-major select kernel.
+    attention FC kernel, its BN and the path-major select kernel. `select`: `"softmax"` across
+    the branches (the paper) or an independent `"sigmoid"` per branch. `with_attention`: also
+    return the branch weights, `(N, M, C)`.
     """
     x = x.astype(np.float64)
     relu = ACTIVATIONS["relu"]
@@ -135,9 +145,13 @@ def selective_kernel(
     pooled = fused.mean(axis=tuple(range(1, x.ndim - 1)))
     hidden = relu(batch_norm(pooled @ w["reduce"], w["norm"], training=training, epsilon=epsilon))
     logits = (hidden @ w["select"]).reshape(x.shape[0], m, -1)
-    attention = softmax(logits, axis=1)  # across the branches, for every channel
+    if select == "softmax":
+        attention = softmax(logits, axis=1)  # across the branches, for every channel
+    else:
+        attention = sigmoid(logits)
     spatial_ones = [1] * (x.ndim - 2)
-    return sum(
+    out = sum(
         path * attention[:, i].reshape(x.shape[0], *spatial_ones, -1)
         for i, path in enumerate(paths)
     )
+    return (out, attention) if with_attention else out

@@ -4,7 +4,8 @@ Split: M convolution branches with different receptive fields (by default a 3x3 
 dilated by 2, the paper's stand-in for 5x5), each conv -> BatchNorm -> ReLU. Fuse: sum the
 branches, global average pool, FC -> BN -> ReLU to a width d = max(C / ratio, L). Select: one FC
 to M * C logits laid out path-major as (M, C), a softmax across the M branches for every channel,
-and the branch outputs summed with those weights.
+and the branch outputs summed with those weights. `select="sigmoid"` replaces the softmax with an
+independent sigmoid gate per branch and channel (the weights no longer sum to 1), for ablations.
 """
 
 import math
@@ -14,7 +15,9 @@ from typing import NamedTuple
 import keras
 from keras import ops
 
-from keras_se.layers import common, grouped_conv
+from keras_se.layers import common, grouped_conv, recording
+
+SELECTS = ("softmax", "sigmoid")
 
 _CONV_BY_RANK = {
     3: grouped_conv.GroupedConv1D,
@@ -112,6 +115,9 @@ class SelectiveKernel(keras.layers.Layer):
             `make_divisible` before applying `min_channels`.
         split_input: feed each branch its own equal slice of the input channels (timm's
             skresnet18/34) instead of the whole input (the paper).
+        select: how the attention logits become branch weights: `"softmax"` across the M
+            branches for every channel (the paper: the weights of a channel sum to 1) or
+            `"sigmoid"`, an independent gate in (0, 1) per branch and channel.
         activation: activation after each branch's BN and in the attention. Default `"relu"`.
         norm_momentum: momentum of the BatchNorm layers (0.9 matches PyTorch's 0.1).
         norm_epsilon: epsilon of the BatchNorm layers (1e-5 as PyTorch and Caffe).
@@ -142,6 +148,7 @@ class SelectiveKernel(keras.layers.Layer):
         attention_channels=None,
         divisor=None,
         split_input=False,
+        select="softmax",
         activation="relu",
         norm_momentum=0.9,
         norm_epsilon=1e-5,
@@ -169,6 +176,7 @@ class SelectiveKernel(keras.layers.Layer):
         if not isinstance(split_input, (bool, numbers.Integral)):
             raise TypeError(f"`split_input` must be a bool, got {split_input!r}.")
         self.split_input = bool(split_input)
+        self.select = common.check_choice("select", select, SELECTS)
         self.activation = common.check_activation("activation", activation)
         self.norm_momentum = common.check_number("norm_momentum", norm_momentum, maximum=1.0)
         self.norm_epsilon = common.check_number("norm_epsilon", norm_epsilon)
@@ -326,7 +334,12 @@ class SelectiveKernel(keras.layers.Layer):
         )
         filters = fused.shape[axis]
         logits = ops.reshape(self.attention_select(hidden), (-1, self.branches, filters))
-        weights = ops.cast(ops.softmax(logits, axis=1), inputs.dtype)
+        if self.select == "softmax":
+            weights = ops.softmax(logits, axis=1)
+        else:
+            weights = ops.sigmoid(logits)
+        recording.report(self, "branches", weights)
+        weights = ops.cast(weights, inputs.dtype)
 
         shape = common.broadcast_shape(rank, filters, self.data_format)
         outputs = paths[0] * ops.reshape(weights[:, 0], shape)
@@ -359,6 +372,7 @@ class SelectiveKernel(keras.layers.Layer):
             attention_channels=self.attention_channels,
             divisor=self.divisor,
             split_input=self.split_input,
+            select=self.select,
             activation=keras.activations.serialize(self.activation),
             norm_momentum=self.norm_momentum,
             norm_epsilon=self.norm_epsilon,

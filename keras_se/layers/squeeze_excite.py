@@ -9,7 +9,7 @@ and `mode="concurrent"` the scSE block of Roy et al. (MICCAI 2018).
 import keras
 from keras import ops
 
-from keras_se.layers import common
+from keras_se.layers import common, recording
 
 SQUEEZE_TYPES = ("avg", "max", "avg_max")
 GATES = ("sigmoid", "hard_sigmoid")
@@ -174,6 +174,7 @@ class SqueezeExcite(keras.layers.Layer):
             )
         hidden = self.activation(self.reduce(squeezed))
         gate = _apply_gate(self.gate, self.expand(hidden))
+        recording.report(self, "channel", gate)
         channels = inputs.shape[axis]
         return ops.reshape(gate, common.broadcast_shape(rank, channels, self.data_format))
 
@@ -183,7 +184,9 @@ class SqueezeExcite(keras.layers.Layer):
         logits = ops.tensordot(ops.cast(inputs, kernel.dtype), kernel, axes=([axis], [0]))
         if self.spatial_bias is not None:
             logits = logits + self.spatial_bias
-        return _apply_gate(self.gate, ops.expand_dims(logits, axis))
+        gate = _apply_gate(self.gate, logits)
+        recording.report(self, "spatial", gate)
+        return ops.expand_dims(gate, axis)
 
     def call(self, inputs):
         common.check_floating_input(self, inputs)

@@ -3,27 +3,9 @@ import numpy as np
 import numpy_reference as ref
 import pytest
 from harness import random_batch, randomize_weights, run_layer_test, to_numpy
+from layer_weights import bn_weights, sk_weights
 
 from keras_se import SelectiveKernel
-
-
-def bn_weights(norm):
-    return {
-        name: to_numpy(getattr(norm, name))
-        for name in ("gamma", "beta", "moving_mean", "moving_variance")
-    }
-
-
-def sk_weights(layer):
-    return {
-        "branches": [
-            {"kernel": to_numpy(conv.kernel), **bn_weights(norm)}
-            for conv, norm in zip(layer.convs, layer.norms, strict=True)
-        ],
-        "reduce": to_numpy(layer.attention_reduce.kernel),
-        "norm": bn_weights(layer.attention_norm),
-        "select": to_numpy(layer.attention_select.kernel),
-    }
 
 
 def reference_output(layer, x, training=False):
@@ -35,6 +17,7 @@ def reference_output(layer, x, training=False):
         strides=layer.strides,
         groups=layer.groups,
         split_input=layer.split_input,
+        select=layer.select,
         training=training,
     )
     return ref.from_channels_last(expected, layer.data_format)
@@ -58,6 +41,10 @@ CONFIGS = {
     "three branches, mixed kernels, stride 3": (
         {"filters": 6, "kernel_size": [3, 5, 1], "dilation_rate": [1, 1, 2], "strides": 3},
         (2, 10, 7, 3),
+    ),
+    "sigmoid select, three branches": (
+        {"filters": 8, "dilation_rate": [1, 2, 3], "select": "sigmoid", "min_channels": 4},
+        (2, 8, 8, 4),
     ),
     "1D": ({"filters": 8, "groups": 2}, (2, 13, 4)),
     "3D strided": ({"filters": 4, "strides": 2}, (2, 5, 6, 5, 4)),
@@ -184,6 +171,7 @@ def test_attention_runs_in_float32_under_mixed_precision():
             (4, 4, 4, 8),
         ),
         ({"filters": 6, "min_channels": 4}, (4, 9, 4), (4, 9, 6)),
+        ({"filters": 8, "min_channels": 4, "select": "sigmoid"}, (4, 6, 6, 8), (4, 6, 6, 8)),
     ],
 )
 def test_layer_harness(kwargs, shape, expected_shape, tmp_path):
@@ -239,6 +227,7 @@ def test_layer_harness_channels_first(tmp_path):
         ({"ratio": None}, TypeError, r"`ratio` must be a number, got None"),
         ({"min_channels": 0}, ValueError, r"`min_channels` must be >= 1"),
         ({"split_input": "yes"}, TypeError, r"`split_input` must be a bool"),
+        ({"select": "max"}, ValueError, r"`select` must be one of 'softmax', 'sigmoid', got 'max'"),
         ({"data_format": "channels_middle"}, ValueError, r"`data_format` must be one of"),
     ],
 )

@@ -3,6 +3,7 @@ import numpy as np
 import numpy_reference as ref
 import pytest
 from harness import random_batch, randomize_weights, run_layer_test, to_numpy
+from layer_weights import se_weights
 
 from keras_se import SqueezeExcite
 
@@ -14,21 +15,6 @@ SHAPES = {  # (rank, data_format) -> input shape
     (5, "channels_last"): (2, 3, 4, 5, 24),
     (5, "channels_first"): (2, 24, 3, 4, 5),
 }
-
-
-def se_weights(layer):
-    weights = {}
-    if layer.mode in ("channel", "concurrent"):
-        weights["reduce_kernel"] = to_numpy(layer.reduce.kernel)
-        weights["expand_kernel"] = to_numpy(layer.expand.kernel)
-        if layer.use_bias:
-            weights["reduce_bias"] = to_numpy(layer.reduce.bias)
-            weights["expand_bias"] = to_numpy(layer.expand.bias)
-    if layer.mode in ("spatial", "concurrent"):
-        weights["spatial_kernel"] = to_numpy(layer.spatial_kernel)
-        if layer.use_bias:
-            weights["spatial_bias"] = to_numpy(layer.spatial_bias)
-    return weights
 
 
 def assert_matches_reference(layer, x, **reference_kwargs):
