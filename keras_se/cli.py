@@ -4,6 +4,7 @@ Example:
     keras-se train    # train SE-ResNet-18 on the embedded digits (offline), write runs/...
     keras-se evaluate runs/SEResNet18-sklearn_digits   # top-1/top-5, per class, confusion.png
     keras-se predict runs/SEResNet18-sklearn_digits photo.png   # classes, with the run's names
+    keras-se inspect runs/SEResNet18-sklearn_digits    # SE gates per class, SK vs scale, PNGs
     keras-se export runs/SEResNet18-sklearn_digits/model.keras --format onnx
     keras-se convert-timm skresnet18 model.safetensors -o sk_resnet18.weights.h5
     keras-se info     # versions, Keras backend and devices
@@ -224,6 +225,73 @@ def _evaluate(args):
     )
 
 
+def _scale(text):
+    value = float(text)
+    if not value >= 1 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 1, got {text}")
+    return value
+
+
+def _inspect_arguments(parser):
+    from keras_se.training import inspection
+    from keras_se.training.trained import SPLITS
+
+    parser.description = (
+        "Look inside the attention of a keras-se train run's model (its folder or "
+        "model.keras) or of a keras-se ImageNet classifier, on a split of its dataset, as "
+        "the papers do: the mean SE excitation of every channel per class at several depths "
+        "(excitation.png), gate statistics per layer (statistics.csv), the SK attention on "
+        "the largest kernel as the images are enlarged (sk_scale.png), and every number in "
+        "attention.json."
+    )
+    add = parser.add_argument
+    add("model", help="a run folder of keras-se train, its model.keras, or an ImageNet .keras")
+    add("--dataset", default=None, help="TFDS name or image folder (the run's)")
+    add("--data-dir", default=None, help="TFDS data folder (the run's)")
+    add("--split", choices=SPLITS, default="validation", help="(validation)")
+    add(
+        "--layers",
+        nargs="+",
+        default=None,
+        help="attention layers the figures show (6 SE layers over the depth, every SK layer)",
+    )
+    add(
+        "--scales",
+        nargs="+",
+        type=_scale,
+        default=None,
+        help="SK analysis: enlargements of the images (1 1.5 2)",
+    )
+    add(
+        "--batches",
+        type=_positive_int,
+        default=inspection.DEFAULT_BATCHES,
+        help=f"batches of the split to inspect ({inspection.DEFAULT_BATCHES})",
+    )
+    add("--batch-size", type=_positive_int, default=64, help="images per batch (64)")
+    add("-o", "--output", default=None, help="results folder (RUN/inspection-SPLIT)")
+    add("--overwrite", action="store_true", help="replace an earlier inspection there")
+    parser.set_defaults(run=_inspect)
+
+
+def _inspect(args):
+    from keras_se.training import inspection
+
+    report = inspection.inspect_model(
+        args.model,
+        args.dataset,
+        split=args.split,
+        data_dir=args.data_dir,
+        layers=args.layers,
+        scales=args.scales,
+        max_batches=args.batches,
+        batch_size=args.batch_size,
+        output_dir=args.output,
+        overwrite=args.overwrite,
+    )
+    print(inspection.format_summary(report))
+
+
 def _predict_arguments(parser):
     parser.description = (
         "Classify image files with the model of a keras-se train run (its folder "
@@ -397,6 +465,10 @@ COMMANDS = {
         _evaluate_arguments,
     ),
     "predict": ("name the classes a trained run's model sees in image files", _predict_arguments),
+    "inspect": (
+        "SE gates per class and SK attention vs. scale of a trained model, as the papers plot",
+        _inspect_arguments,
+    ),
     "export": (
         "export a .keras model to ONNX, SavedModel or TFLite and check it against Keras",
         _export_arguments,

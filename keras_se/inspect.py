@@ -127,8 +127,18 @@ def attention_layers(model):
     return found
 
 
-def _check_layers(model, layers):
-    """The attention layers to inspect, by name: all of them or those named in `layers`."""
+def chosen_layers(model, layers=None):
+    """The attention layers to inspect, by name: all of them or those named in `layers`.
+
+    Raises:
+        ValueError: the model has no attention layer, or `layers` names one it does not have.
+
+    Example:
+    >>> images = keras.Input((8, 8, 4))
+    >>> model = keras.Model(images, SqueezeExcite(ratio=2, name="se")(images))
+    >>> list(chosen_layers(model, ["se"]))
+    ['se']
+    """
     available = attention_layers(model)
     if not available:
         raise ValueError(
@@ -233,7 +243,7 @@ def attention(model, data, *, layers=None, batch_size=64, max_batches=None):
     """
     if len(model.inputs) != 1:
         raise ValueError(f"`model` must take one input, {model.name!r} takes {len(model.inputs)}.")
-    wanted = {id(layer): name for name, layer in _check_layers(model, layers).items()}
+    wanted = {id(layer): name for name, layer in chosen_layers(model, layers).items()}
     batch_size = common.check_int("batch_size", batch_size)
     if max_batches is not None:
         max_batches = common.check_int("max_batches", max_batches)
@@ -368,7 +378,13 @@ def zoom(images, scale, data_format="channels_last"):
     return np.asarray(keras.ops.convert_to_numpy(resized))
 
 
-def _check_scales(scales):
+def check_scales(scales):
+    """`scales` as a sorted tuple of distinct enlargements >= 1, else a ValueError.
+
+    Example:
+    >>> check_scales([2, 1.5, 1])
+    (1.0, 1.5, 2.0)
+    """
     if isinstance(scales, numbers.Real):
         scales = [scales]
     checked = []
@@ -451,8 +467,8 @@ def scale_attention(
     >>> found.scales, found.means["sk"].shape, found.large_branch["sk"]
     ((1.0, 1.5, 2.0), (3, 2, 8), 1)
     """
-    scales = _check_scales(scales)
-    chosen = _check_layers(model, layers)
+    scales = check_scales(scales)
+    chosen = chosen_layers(model, layers)
     sk = {name: layer for name, layer in chosen.items() if isinstance(layer, SelectiveKernel)}
     if not sk:
         raise ValueError(

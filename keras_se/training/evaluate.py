@@ -15,7 +15,7 @@ import numpy as np
 
 from keras_se import atomic
 from keras_se.layers import common
-from keras_se.training.trained import SPLITS, ImageNetModel, open_trained_model, run_splits
+from keras_se.training.trained import SPLITS, labelled_batches, open_trained_model
 
 
 def scores(probabilities, labels, num_classes, top=5):
@@ -127,15 +127,12 @@ def evaluate(
             f"{results} holds an earlier evaluation; pass --overwrite (overwrite=True) to "
             "replace it, or another output folder."
         )
-    if isinstance(trained, ImageNetModel):
-        name, probabilities, labels = _imagenet_predictions(
-            trained, dataset, split, data_dir, batch_size
-        )
-    else:
-        name, probabilities, labels = _run_predictions(
-            trained, dataset, split, data_dir, batch_size
-        )
-    found = scores(probabilities, labels, len(trained.class_names))
+    name, batches = labelled_batches(trained, dataset, split, data_dir, batch_size)
+    probabilities, labels = [], []
+    for images, batch_labels in batches:
+        probabilities.append(trained.probabilities(images))
+        labels.append(batch_labels)
+    found = scores(np.concatenate(probabilities), np.concatenate(labels), len(trained.class_names))
     report = {
         "model": str(trained.path),
         "dataset": name,
@@ -147,59 +144,3 @@ def evaluate(
     plot_confusion(found["confusion"], trained.class_names, output_dir / "confusion.png")
     atomic.write_text_atomically(results, json.dumps(report, indent=1))
     return report
-
-
-def _run_predictions(trained, dataset, split, data_dir, batch_size):
-    """A run's model on its own dataset (split as the run split it) or one with its classes."""
-    from keras_se.training import data
-
-    splits = run_splits(trained.summary, dataset, data_dir)
-    if splits.class_names != trained.class_names:
-        raise ValueError(
-            f"The classes of dataset {splits.name!r} ({', '.join(splits.class_names[:5])}, ...) "
-            f"are not the run's ({', '.join(trained.class_names[:5])}, ...) in the same order."
-        )
-    batches = data.make_pipeline(
-        getattr(splits, split),
-        image_size=trained.image_size,
-        batch_size=batch_size,
-        num_classes=splits.num_classes,
-        training=False,
-    )
-    probabilities, labels = [], []
-    for images, one_hot in batches:
-        probabilities.append(trained.probabilities(images))
-        labels.append(np.argmax(one_hot, axis=1))
-    return splits.name, np.concatenate(probabilities), np.concatenate(labels)
-
-
-def _imagenet_predictions(trained, dataset, split, data_dir, batch_size):
-    """An ImageNet classifier on images Pillow decodes, with its twin's evaluation transform."""
-    from keras_se.applications.imagenet import imagenet_classes
-    from keras_se.training.data.sources import labelled_images
-
-    if dataset is None:
-        raise ValueError(
-            f"`dataset` is required to evaluate the ImageNet classifier {str(trained.path)!r}: "
-            "a folder of ImageNet images in class sub-folders named by WordNet id (n01440764, "
-            "...), or a TFDS dataset with those classes (imagenet2012, manual download)."
-        )
-    names, count, examples = labelled_images(dataset, split, data_dir=data_dir)
-    index = {wnid: i for i, (wnid, _) in enumerate(imagenet_classes())}
-    unknown = [name for name in names if name not in index]
-    if unknown:
-        raise ValueError(
-            f"The classes of dataset {str(dataset)!r} must be ImageNet WordNet ids (n01440764, "
-            f"...) for an ImageNet classifier; {', '.join(unknown[:3])} "
-            f"{'is' if len(unknown) == 1 else 'are'} not."
-        )
-    if not count:
-        raise ValueError(f"The {split} split of dataset {str(dataset)!r} holds no images.")
-    probabilities, labels, images = [], [], []
-    for number, (image, label) in enumerate(examples, start=1):
-        images.append(image)
-        labels.append(index[names[label]])
-        if len(images) == batch_size or number == count:
-            probabilities.append(trained.probabilities(trained.prepare(images)))
-            images = []
-    return str(dataset), np.concatenate(probabilities), np.asarray(labels)

@@ -1,7 +1,8 @@
-"""The models `keras-se predict` and `evaluate` take, read back with what they need to be used:
-a finished training run (its folder or its `model.keras`, checked against its digest, with
-the names of the classes it was trained on), or a keras-se ImageNet classifier saved as
-`.keras` (with its timm twin, whose evaluation transform prepares its images)."""
+"""The models `keras-se predict`, `evaluate` and `inspect` take, read back with what they need
+to be used: a finished training run (its folder or its `model.keras`, checked against its
+digest, with the names of the classes it was trained on), or a keras-se ImageNet classifier
+saved as `.keras` (with its timm twin, whose evaluation transform prepares its images); and
+the labelled images to score or inspect them on (`labelled_batches`)."""
 
 import dataclasses
 import pathlib
@@ -142,6 +143,96 @@ def run_splits(run, dataset=None, data_dir=None):
         validation_split=run.get("validation_split") if same else None,
         seed=run.get("seed", 0) if same else 0,
     )
+
+
+def labelled_batches(trained, dataset, split, data_dir, batch_size):
+    """The labelled images of a split, prepared as `trained` takes them.
+
+    A run's model sees `dataset` (by default its own, split as the run split it: see
+    `run_splits`) through the training job's validation pipeline; an ImageNet classifier sees
+    images Pillow decodes through its timm twin's evaluation transform, as timm's
+    `validate.py` does. Everything is checked before the first image is read.
+
+    Args:
+        trained: a `TrainedModel` or `ImageNetModel` (`open_trained_model`).
+        dataset: a TFDS name or image folder with the model's classes (required for an
+            ImageNet classifier: class sub-folders named by WordNet id, or `imagenet2012`).
+        split: `"validation"` or `"train"`.
+        data_dir: TFDS data folder (by default the run's).
+        batch_size: images per batch.
+
+    Returns:
+        `(dataset name, iterator of (images, integer labels) batches)`.
+
+    Example:
+    >>> labelled_batches(None, None, "test", None, 8)
+    Traceback (most recent call last):
+    ...
+    ValueError: `split` must be one of 'validation', 'train', got 'test'.
+    """
+    from keras_se.layers import common
+
+    common.check_choice("split", split, SPLITS)
+    batch_size = common.check_int("batch_size", batch_size)
+    if isinstance(trained, ImageNetModel):
+        return _imagenet_batches(trained, dataset, split, data_dir, batch_size)
+    return _run_batches(trained, dataset, split, data_dir, batch_size)
+
+
+def _run_batches(trained, dataset, split, data_dir, batch_size):
+    """A run's dataset (split as the run split it) or one with its classes."""
+    from keras_se.training import data
+
+    splits = run_splits(trained.summary, dataset, data_dir)
+    if splits.class_names != trained.class_names:
+        raise ValueError(
+            f"The classes of dataset {splits.name!r} ({', '.join(splits.class_names[:5])}, ...) "
+            f"are not the run's ({', '.join(trained.class_names[:5])}, ...) in the same order."
+        )
+    pipeline = data.make_pipeline(
+        getattr(splits, split),
+        image_size=trained.image_size,
+        batch_size=batch_size,
+        num_classes=splits.num_classes,
+        training=False,
+    )
+    batches = ((images, np.argmax(one_hot, axis=1)) for images, one_hot in pipeline)
+    return splits.name, batches
+
+
+def _imagenet_batches(trained, dataset, split, data_dir, batch_size):
+    """ImageNet images Pillow decodes, with the classifier's twin's evaluation transform."""
+    from keras_se.applications.imagenet import imagenet_classes
+    from keras_se.training.data.sources import labelled_images
+
+    if dataset is None:
+        raise ValueError(
+            f"`dataset` is required for the ImageNet classifier {str(trained.path)!r}: "
+            "a folder of ImageNet images in class sub-folders named by WordNet id (n01440764, "
+            "...), or a TFDS dataset with those classes (imagenet2012, manual download)."
+        )
+    names, count, examples = labelled_images(dataset, split, data_dir=data_dir)
+    index = {wnid: i for i, (wnid, _) in enumerate(imagenet_classes())}
+    unknown = [name for name in names if name not in index]
+    if unknown:
+        raise ValueError(
+            f"The classes of dataset {str(dataset)!r} must be ImageNet WordNet ids (n01440764, "
+            f"...) for an ImageNet classifier; {', '.join(unknown[:3])} "
+            f"{'is' if len(unknown) == 1 else 'are'} not."
+        )
+    if not count:
+        raise ValueError(f"The {split} split of dataset {str(dataset)!r} holds no images.")
+
+    def batches():
+        images, labels = [], []
+        for number, (image, label) in enumerate(examples, start=1):
+            images.append(image)
+            labels.append(index[names[label]])
+            if len(images) == batch_size or number == count:
+                yield trained.prepare(images), np.asarray(labels)
+                images, labels = [], []
+
+    return str(dataset), batches()
 
 
 def open_trained_model(path):

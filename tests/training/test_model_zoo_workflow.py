@@ -211,7 +211,7 @@ def test_an_imagenet_model_refuses_bad_input_in_one_line(
     SEResNet18(weights=None, classes=10).save(other)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
     cases = [
-        (["evaluate", str(path)], "`dataset` is required to evaluate the ImageNet classifier"),
+        (["evaluate", str(path)], "`dataset` is required for the ImageNet classifier"),
         (
             ["evaluate", str(path), "--dataset", str(folder / "images")],
             "must be ImageNet WordNet ids (n01440764, ...) for an ImageNet classifier; circle",

@@ -102,6 +102,54 @@ def test_run_folder_holds_everything_a_person_needs(digits_run):
     assert result["images_per_second"] > 0 and result["train_seconds"] > 0
 
 
+def test_inspect_draws_the_attention_of_the_default_run(digits_run, tmp_path, capsys):
+    """`keras-se inspect` on the model the default job trains: the figures decode and are not
+    blank, every class has its row, the numbers equal `keras_se.inspect` on the same images."""
+    from PIL import Image
+
+    from keras_se import inspect
+
+    _, folder = digits_run
+    output = tmp_path / "inspection"
+    assert cli.main(["inspect", str(folder), "-o", str(output), "--batches", "2"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("sklearn_digits validation: 128 images through 4 attention")
+    assert printed[-1].startswith("wrote statistics.csv, class_excitation.csv, excitation.png")
+    assert len(printed) == 7  # header, table head, 4 layers, files
+    report = json.loads((output / "attention.json").read_text())
+    assert report["images"] == 128 and sum(report["images_per_class"]) == 128
+    layers = [row["layer"] for row in report["statistics"]]
+    assert layers == [f"stage{i}_block1_se" for i in range(1, 5)]
+    assert report["shown"]["squeeze_excite"] == layers and "scale" not in report
+    rows = (output / "class_excitation.csv").read_text().splitlines()
+    assert rows[0] == "layer,class,channel,mean_gate"
+    assert len(rows) - 1 == 10 * (64 + 128 + 256 + 512)  # every class present, every channel
+    for layer, channels in zip(layers, (64, 128, 256, 512), strict=True):
+        curves = report["class_excitation"][layer]
+        assert len(curves) == 10 and all(len(row) == channels for row in curves)
+    statistics = (output / "statistics.csv").read_text().splitlines()
+    assert statistics[0] == "layer,kind,channels,mean,std,saturated,class_spread"
+    assert len(statistics) == 5
+    for name in ("excitation.png",):
+        image = np.asarray(Image.open(output / name).convert("L"), "float32")
+        assert image.shape[0] > 300 and image.std() > 10  # decoded, and drawn on
+        assert (image < 128).mean() > 0.01  # curves and text, not a white page
+
+    # The same numbers from the API on the first 128 validation images.
+    model = keras.saving.load_model(folder / "model.keras")
+    splits = data.load_splits("sklearn_digits")
+    batches = data.make_pipeline(
+        splits.validation, image_size=32, batch_size=64, num_classes=10, training=False
+    )
+    found = inspect.attention(model, batches, max_batches=2)
+    per_class = inspect.class_excitation(found, num_classes=10)
+    for layer in layers:
+        np.testing.assert_allclose(report["class_excitation"][layer], per_class[layer], atol=1e-6)
+    assert report["images_per_class"] == np.bincount(found.labels, minlength=10).tolist()
+    mean = report["statistics"][3]["mean"]
+    assert mean == pytest.approx(float(found.layers[3].values.mean()), abs=1e-6)
+
+
 def test_a_run_model_with_changed_bytes_is_refused_by_export(digits_run, tmp_path):
     """4 KiB overwritten inside the weights of `model.keras`: the zip still opens and the
     model used to load and export with outputs off by 0.89. Its digest in summary.json (the

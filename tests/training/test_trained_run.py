@@ -2,6 +2,7 @@
 the accuracy Keras' own `evaluate` gives, and the probabilities the model gives the same images
 through the training job's validation pipeline."""
 
+import functools
 import json
 
 import keras
@@ -12,6 +13,8 @@ from training_job import SE_RESNET10
 
 from keras_se import cli
 from keras_se.training import data, evaluate, job, predict
+
+SHORT_RUN = {"batch_size": 32, "xla": "off", "verbose": 0}
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +164,93 @@ def test_a_dataset_with_other_classes_is_refused(run_dir, tmp_path, capsys):
     assert cli.main(argv) == 2
     assert "are not the run's (0, 1, 2, 3, 4, ...)" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def sk_run(tmp_path_factory):
+    """An SK-ResNet-10 briefly trained on the embedded digits (its attention need not be good)."""
+    folder = tmp_path_factory.mktemp("sk-run")
+    sk_resnet10 = functools.partial(SE_RESNET10, attention="sk", name="sk_resnet10")
+    job.train(sk_resnet10, output_dir=folder, epochs=1, steps_per_epoch=3, **SHORT_RUN)
+    return folder
+
+
+def test_sk_attention_against_scale_is_computed_on_enlarged_images(sk_run, capsys):
+    """The scale analysis (SKNet, section 4.3) on a digits model: each scale's means are
+    those of `keras_se.inspect.attention` on the same images enlarged by `zoom`, and the
+    verdict `rises` is the comparison of those means; whether they rise is not asserted."""
+    from keras_se import inspect
+
+    argv = ["inspect", str(sk_run), "--scales", "2", "1", "3", "--batches", "1", "--batch-size"]
+    assert cli.main([*argv, "32"]) == 0
+    printed = capsys.readouterr().out
+    assert "SK attention on the largest kernel at 1x, 2x, 3x: rises with scale in" in printed
+    folder = sk_run / "inspection-validation"  # the default, next to the model
+    report = json.loads((folder / "attention.json").read_text())
+    assert report["files"] == ["statistics.csv", "sk_scale.png", "attention.json"]
+    assert not (folder / "excitation.png").exists()  # no SE layer in an SK-ResNet
+    scale = report["scale"]
+    assert scale["scales"] == [1.0, 2.0, 3.0] and scale["images"] == 32
+    model = keras.saving.load_model(sk_run / "model.keras")
+    splits = data.load_splits("sklearn_digits")
+    batch = next(
+        iter(
+            data.make_pipeline(
+                splits.validation, image_size=32, batch_size=32, num_classes=10, training=False
+            )
+        )
+    )[0].numpy()
+    names = [f"stage{i}_block1_sk" for i in range(1, 5)]
+    assert list(scale["layers"]) == names
+    for index, factor in enumerate(scale["scales"]):
+        found = inspect.attention(model, inspect.zoom(batch, factor), layers=names)
+        for name in names:
+            weights = found[name].values.mean(axis=0)  # (branches, channels)
+            layer = scale["layers"][name]
+            assert layer["large_branch"] == 1  # 3x3 dilated 2
+            np.testing.assert_allclose(layer["large_branch_channels"][index], weights[1], atol=1e-5)
+            np.testing.assert_allclose(layer["branch_means"][index], weights.mean(1), atol=1e-5)
+    for name in names:
+        curve = scale["layers"][name]["large_branch_attention"]
+        assert scale["layers"][name]["rises"] == (curve[0] < curve[1] < curve[2])
+    # the enlargement is monotone: the digit's ink grows with the scale
+    ink = [float((inspect.zoom(batch, f) > 128).mean()) for f in scale["scales"]]
+    assert ink[0] < ink[1] < ink[2]
+    image = np.asarray(Image.open(folder / "sk_scale.png").convert("L"), "float32")
+    assert image.std() > 10 and (image < 128).mean() > 0.01
+
+
+def test_inspect_bad_input_is_one_line_and_nothing_is_written(run_dir, sk_run, tmp_path, capsys):
+    plain = tmp_path / "plain"
+    resnet10 = functools.partial(SE_RESNET10, attention=None, name="resnet10")
+    job.train(resnet10, output_dir=plain, epochs=1, steps_per_epoch=1, **SHORT_RUN)
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    (tmp_path / "empty" / "b").mkdir()
+    out = tmp_path / "out"
+    cases = [
+        (["inspect", str(plain)], "contains no SqueezeExcite or SelectiveKernel layer"),
+        (["inspect", str(run_dir), "--layers", "stage9_se"], "`layers` names 'stage9_se'"),
+        (["inspect", str(run_dir), "--scales", "1", "2"], "`scales` [1.0, 2.0] is for the"),
+        (["inspect", str(sk_run), "--scales", "2", "2"], "each once"),
+        (["inspect", str(run_dir), "--dataset", str(tmp_path / "empty")], "has no classes"),
+        (["inspect", str(tmp_path / "none")], "does not exist"),
+    ]
+    for argv, message in cases:
+        assert cli.main([*argv, "-o", str(out)]) == 2, argv
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1, (argv, error)
+        assert not out.exists(), argv
+    for option, value, message in [
+        ("--scales", "0.5", "must be a finite number >= 1, got 0.5"),
+        ("--batches", "0", "must be >= 1, got 0"),
+    ]:
+        with pytest.raises(SystemExit) as exit_code:  # argparse: usage, then the error
+            cli.main(["inspect", str(run_dir), option, value, "-o", str(out)])
+        assert exit_code.value.code == 2 and message in capsys.readouterr().err
+        assert not out.exists()
+    # An earlier inspection is kept unless --overwrite.
+    assert cli.main(["inspect", str(run_dir), "-o", str(out), "--batches", "1"]) == 0
+    before = (out / "attention.json").read_bytes()
+    assert cli.main(["inspect", str(run_dir), "-o", str(out), "--split", "train"]) == 2
+    assert "holds an earlier inspection; pass --overwrite" in capsys.readouterr().err
+    assert (out / "attention.json").read_bytes() == before
