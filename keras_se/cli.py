@@ -65,6 +65,7 @@ def print_cost_report(name, image_size=None, options=None):
     non-trainable params 21,888
     total params         4,739,932
     multiply-adds        0.572 GMACs (571.93 MMACs; attention 3.19 MMACs)
+    attention layers     13 SE
     """
     from keras_se.benchmarks.models import build_model
     from keras_se.cost import cost_report

@@ -18,6 +18,7 @@ A layer with weights of any other kind raises a `ValueError` naming it, so that 
 silently short.
 """
 
+import collections
 import dataclasses
 import math
 
@@ -53,6 +54,8 @@ class CostReport:
         macs: multiply-adds per image.
         attention_macs: the part of `macs` spent in SqueezeExcite / SelectiveKernel attention
             (their FCs and products; an SK layer's branch convolutions are not attention).
+        attention_layers: how many SE and SK layers the model has, and how its SK layers
+            select (`attention_summary`).
 
     Example:
     >>> report = CostReport("net", (32, 32, 3), 10, 2, 3_000_000, 1_000)
@@ -66,6 +69,7 @@ class CostReport:
     non_trainable_params: int
     macs: int
     attention_macs: int
+    attention_layers: str = "none"
 
     @property
     def total_params(self):
@@ -81,13 +85,14 @@ class CostReport:
         """The report as aligned text lines, as `keras-se cost MODEL` prints it.
 
         Example:
-        >>> print(CostReport("net", (32, 32, 3), 10, 2, 3_000_000, 1_000).format())
+        >>> print(CostReport("net", (32, 32, 3), 10, 2, 3_000_000, 1_000, "1 SE").format())
         model                net
         input                32x32x3
         trainable params     10
         non-trainable params 2
         total params         12
         multiply-adds        0.003 GMACs (3.00 MMACs; attention 0.00 MMACs)
+        attention layers     1 SE
         """
         rows = [
             ("model", self.name),
@@ -100,6 +105,7 @@ class CostReport:
                 f"{self.gmacs:.3f} GMACs ({self.macs / 1e6:.2f} MMACs; attention "
                 f"{self.attention_macs / 1e6:.2f} MMACs)",
             ),
+            ("attention layers", self.attention_layers),
         ]
         return "\n".join(f"{label:<20} {value}" for label, value in rows)
 
@@ -257,6 +263,34 @@ def training_memory_bytes(model, batch_size, *, compute_bytes=4, optimizer_slots
     )
 
 
+def attention_summary(model):
+    """How many SqueezeExcite and SelectiveKernel layers `model` has (nested models
+    included), with the SK layers' `select`.
+
+    Example:
+    >>> images = keras.Input((8, 8, 4))
+    >>> x = SqueezeExcite(ratio=2)(images)
+    >>> x = SelectiveKernel(filters=4, min_channels=2, select="sigmoid")(x)
+    >>> attention_summary(keras.Model(images, SelectiveKernel(filters=4, min_channels=2)(x)))
+    '1 SE, 2 SK (select: 1 sigmoid, 1 softmax)'
+    """
+    from keras_se.inspect import attention_layers
+
+    layers = attention_layers(model).values()
+    se = sum(isinstance(layer, SqueezeExcite) for layer in layers)
+    selects = collections.Counter(
+        layer.select for layer in layers if isinstance(layer, SelectiveKernel)
+    )
+    parts = [f"{se} SE"] if se else []
+    if selects:
+        if len(selects) == 1:
+            how = next(iter(selects))
+        else:
+            how = ", ".join(f"{count} {name}" for name, count in sorted(selects.items()))
+        parts.append(f"{selects.total()} SK (select: {how})")
+    return ", ".join(parts) or "none"
+
+
 def cost_report(model):
     """Trainable and total parameters and multiply-adds per image of a built model.
 
@@ -274,4 +308,5 @@ def cost_report(model):
         non_trainable_params=sum(_size(w.shape) for w in model.non_trainable_weights),
         macs=macs,
         attention_macs=attention,
+        attention_layers=attention_summary(model),
     )

@@ -170,6 +170,11 @@ def test_cost_prints_the_cost_report(capsys):
     assert "trainable params     28,088,024" in lines
     assert "total params         28,141,144" in lines
     assert any(line.startswith("multiply-adds        4.097 GMACs") for line in lines)
+    assert lines[-1] == "attention layers     16 SE"  # one per bottleneck block
+    assert cli.main(["cost", "SKResNet18", "--image-size", "64"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "attention layers     8 SK (select: softmax)"
+    assert cli.main(["cost", "ResNet50", "--image-size", "64"]) == 0  # keras.applications
+    assert capsys.readouterr().out.splitlines()[-1] == "attention layers     none"
     assert cli.main(["cost", "NoSuchNet"]) == 2
     assert "Unknown model 'NoSuchNet'" in capsys.readouterr().err
     # `info` is the environment only: a model name is refused (argparse, exit 2).
