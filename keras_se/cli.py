@@ -234,7 +234,6 @@ def _scale(text):
 
 
 def _inspect_arguments(parser):
-    from keras_se.training import inspection
     from keras_se.training.trained import SPLITS
 
     parser.description = (
@@ -263,12 +262,7 @@ def _inspect_arguments(parser):
         default=None,
         help="SK analysis: enlargements of the images (1 1.5 2)",
     )
-    add(
-        "--batches",
-        type=_positive_int,
-        default=inspection.DEFAULT_BATCHES,
-        help=f"batches of the split to inspect ({inspection.DEFAULT_BATCHES})",
-    )
+    add("--batches", type=_positive_int, default=None, help="batches of the split to inspect (8)")
     add("--batch-size", type=_positive_int, default=64, help="images per batch (64)")
     add("-o", "--output", default=None, help="results folder (RUN/inspection-SPLIT)")
     add("--overwrite", action="store_true", help="replace an earlier inspection there")
@@ -285,10 +279,11 @@ def _inspect(args):
         data_dir=args.data_dir,
         layers=args.layers,
         scales=args.scales,
-        max_batches=args.batches,
         batch_size=args.batch_size,
         output_dir=args.output,
         overwrite=args.overwrite,
+        # None: inspection's default (its module imports Keras, so it is not read here)
+        **({} if args.batches is None else {"max_batches": args.batches}),
     )
     print(inspection.format_summary(report))
 

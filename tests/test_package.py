@@ -14,6 +14,7 @@ import textwrap
 import zipfile
 
 import keras
+import numpy as np
 import pytest
 
 import keras_se
@@ -189,6 +190,8 @@ def test_console_script_answers_help_and_argument_errors_without_importing_keras
         (["export", "m.keras", "--format", "pdf"], 2, "invalid choice: 'pdf'"),
         (["evaluate"], 2, "the following arguments are required: model"),
         (["predict", "run", "a.png", "--top", "0"], 2, "--top: must be >= 1, got 0"),
+        (["inspect", "--help"], 0, "--scales"),
+        (["inspect", "run", "--scales", "0.5"], 2, "--scales: must be a finite number >= 1"),
         # The negative control: a command that runs (--verbose: the import log stays on stderr).
         (["info", "--verbose"], 0, "backend    tensorflow"),
     ]
@@ -282,6 +285,30 @@ def test_example_sk_residual_block():
     assert (sk.strides, sk.groups, sk.branches) == (2, 4, 2)
     assert model.get_layer("block2_out").output.shape == (None, 4, 4, 64)
     assert accuracy >= 0.8
+
+
+def test_example_sk_select_ablation_pairs_the_two_selects():
+    """Three epochs, two seeds (the README's numbers: five seeds, ten epochs)."""
+    results = run_example("sk_select_ablation", seeds=(0, 1), epochs=3)
+    assert sorted(results) == ["sigmoid", "softmax"]
+    for found in results.values():
+        assert len(found["accuracy"]) == 2 and min(found["accuracy"]) > 0.6  # chance: 0.1
+    np.testing.assert_allclose(results["softmax"]["branch_sum"], 1.0, atol=1e-5)
+    assert not np.allclose(results["sigmoid"]["branch_sum"], 1.0, atol=1e-3)  # free to drift
+    # "paired by seed": both selects start from the same weights
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from sk_residual_block import sk_resnet_tiny
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    initial = {}
+    for select in ("softmax", "sigmoid"):
+        keras.utils.set_random_seed(1)
+        model = sk_resnet_tiny(select)
+        assert model.get_layer("block2_sk").select == select
+        initial[select] = model.get_weights()
+    for a, b in zip(initial["softmax"], initial["sigmoid"], strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_example_cifar_senet18_trains_the_notebooks_model():

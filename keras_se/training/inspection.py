@@ -27,7 +27,7 @@ from keras_se.layers import SelectiveKernel, SqueezeExcite, common
 from keras_se.training.trained import SPLITS, labelled_batches, open_trained_model
 
 FIGURE_LAYERS = 6  # SE layers shown by default, spread over the depth (the paper shows 6)
-DEFAULT_BATCHES = 8
+DEFAULT_BATCHES = 8  # `keras-se inspect --help` says "(8)"
 SUMMARY_ROWS = 12  # layers in the printed table; statistics.csv has every one
 CLASS_CURVES = 10  # classes drawn in each excitation panel, besides the mean of all images
 RESULTS_FILE = "attention.json"
