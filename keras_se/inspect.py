@@ -243,24 +243,35 @@ def attention(model, data, *, layers=None, batch_size=64, max_batches=None):
     """
     if len(model.inputs) != 1:
         raise ValueError(f"`model` must take one input, {model.name!r} takes {len(model.inputs)}.")
-    wanted = {id(layer): name for name, layer in chosen_layers(model, layers).items()}
+    chosen = chosen_layers(model, layers)
+    wanted = {id(layer): name for name, layer in chosen.items()}
     batch_size = common.check_int("batch_size", batch_size)
     if max_batches is not None:
         max_batches = common.check_int("max_batches", max_batches)
     gathered, labels = {}, []
 
-    def receive(layer, kind, value):
-        name = wanted.get(id(layer))
-        if name is not None:
-            calls = gathered.setdefault(name, {"layer": layer})
-            calls.setdefault(kind, []).append(np.asarray(keras.ops.convert_to_numpy(value)))
-
     for images, batch_labels in _batches(data, batch_size, max_batches):
         _check_batch(model, images)
         if not len(images):
             continue
+        calls = {}
+
+        def receive(layer, kind, value, calls=calls):
+            if id(layer) in wanted:
+                calls.setdefault((id(layer), kind), []).append(value)
+
         with recording.recording(receive):
             model(images, training=False)
+        for (key, kind), values in calls.items():
+            name = wanted[key]
+            if len(values) > 1:
+                raise ValueError(
+                    f"Layer {name!r} runs {len(values)} times in one call of model "
+                    f"{model.name!r} (a shared layer): its gates cannot be told apart; inspect "
+                    "a model in which it runs once."
+                )
+            entry = gathered.setdefault(name, {"layer": chosen[name]})
+            entry.setdefault(kind, []).append(np.asarray(keras.ops.convert_to_numpy(values[0])))
         if batch_labels is not None:
             labels.append(batch_labels)
     if not gathered:
@@ -268,7 +279,7 @@ def attention(model, data, *, layers=None, batch_size=64, max_batches=None):
     found = tuple(
         LayerAttention(
             name=name,
-            kind=KINDS[type(calls["layer"])],
+            kind=_kind(calls["layer"]),
             layer=calls["layer"],
             values=_joined(calls.get("channel", calls.get("branches"))),
             spatial=_joined(calls.get("spatial")),
@@ -276,6 +287,10 @@ def attention(model, data, *, layers=None, batch_size=64, max_batches=None):
         for name, calls in gathered.items()
     )
     return Attention(found, np.concatenate(labels) if labels else None)
+
+
+def _kind(layer):
+    return next(kind for cls, kind in KINDS.items() if isinstance(layer, cls))
 
 
 def _joined(parts):

@@ -219,9 +219,12 @@ def test_bad_input_is_refused_in_one_line(chain):
     _, model = chain
     x = random_batch(SHAPE)
     plain = keras.Sequential([keras.Input((8, 8, 8)), keras.layers.Conv2D(4, 3)], name="plain")
+    images, shared = keras.Input((8, 8, 8)), SqueezeExcite(ratio=2, name="shared")
+    twice = keras.Model(images, shared(shared(images)))
     cases = [
         (lambda: inspect.attention(plain, x), "contains no SqueezeExcite or SelectiveKernel"),
         (lambda: inspect.attention(model, x, layers=["se9"]), "`layers` names 'se9'"),
+        (lambda: inspect.attention(twice, x), "'shared' runs 2 times in one call"),
         (lambda: inspect.attention(model, x[:0]), "`data` holds no images"),
         (lambda: inspect.attention(model, iter([])), "`data` holds no images"),
         (lambda: inspect.attention(model, random_batch((2, 8, 8, 3))), r"shape \(8, 8, 3\)"),

@@ -185,6 +185,17 @@ def test_an_imagenet_folder_evaluates_as_timm_scores_it(workspace, imagenet_mode
     assert report["top1"] == pytest.approx(np.mean(np.argmax(expected, 1) == labels)) == 0.5
     assert report["top_k_accuracy"] == pytest.approx(np.mean(np.any(top5 == labels[:, None], 1)))
     assert (tmp_path / "e" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    # `keras-se inspect` reads the same images the same way: its classes are the labels above.
+    argv = ["inspect", str(path), "--dataset", str(tmp_path / "val"), "-o", str(tmp_path / "i")]
+    assert cli.main([*argv, "--batch-size", "4"]) == 0
+    inspected = json.loads((tmp_path / "i" / "attention.json").read_text())
+    assert inspected["images"] == 6 and len(inspected["class_names"]) == 1000
+    assert inspected["images_per_class"] == np.bincount(labels, minlength=1000).tolist()
+    assert len(inspected["statistics"]) == 8  # one SE layer per basic block
+    rows = (tmp_path / "i" / "class_excitation.csv").read_text().splitlines()[1:]
+    shown = inspected["shown"]["squeeze_excite"]
+    channels = {row["layer"]: row["channels"] for row in inspected["statistics"]}
+    assert len(rows) == len(set(labels.tolist())) * sum(channels[name] for name in shown)
     # The same photos as a TFDS dataset with ImageNet's labels (as imagenet2012 after its
     # manual download): decoded by Pillow from the stored PNG bytes, scored the same.
     KerasSeWnidPhotos.PHOTOS = {
