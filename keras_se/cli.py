@@ -126,14 +126,20 @@ def _export_arguments(parser):
         "Write the model in another format, run it with that format's runtime "
         "(onnxruntime, TensorFlow, LiteRT) on random batches of 1 and 3 images and compare "
         "with Keras; the file is only written when the max absolute difference is within "
-        "the tolerance. A quantized TFLite file (--quantize) is checked by its accuracy on "
-        "a labelled validation split instead."
+        "the tolerance. The TensorFlow backend writes every format, JAX a SavedModel and "
+        "torch ONNX (KERAS_BACKEND). A quantized TFLite file (--quantize) is checked by its "
+        "accuracy on a labelled validation split instead."
     )
     add = parser.add_argument
     add("model", help="a .keras file")
     add("--format", choices=export.FORMATS, required=True)
     add("-o", "--output", default=None, help="output path (next to MODEL: model.onnx, ...)")
-    add("--opset", type=int, default=None, help="ONNX opset, 13 to 18 (15)")
+    add(
+        "--opset",
+        type=int,
+        default=None,
+        help="ONNX opset: 13 to 18 on TensorFlow (15), 13 to 20 on torch (20)",
+    )
     add(
         "--tolerance",
         type=float,

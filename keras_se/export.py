@@ -7,6 +7,10 @@ The file only appears at its final path once that check has passed; an existing 
 replaced without `overwrite=True`. A quantized TFLite file (`quantize=`) is checked by its
 accuracy on a labelled validation split instead (`keras_se.quantization`).
 
+Each Keras backend exports through the route Keras 3 itself provides (`BACKEND_FORMATS`):
+TensorFlow every format (tf2onnx, SavedModel, the TFLite converter), JAX a SavedModel (jax2tf,
+with TensorFlow installed) and PyTorch ONNX (torch.onnx). The check is the same for all.
+
 Grouped convolutions: keras-se's models (SE-ResNeXt, SENet-154, SKNet) use
 `keras_se.layers.GroupedConv2D`, which traces to ordinary grouped `Conv2D` ops. Keras' own
 `Conv2D(groups > 1)` (in a user's model, or a `.keras` file saved before keras-se had that
@@ -24,25 +28,36 @@ import math
 import os
 import pathlib
 import sys
+import warnings
 import zipfile
 
 from keras_se import atomic, integrity, quantization, requirements
 from keras_se.export_check import CHECK_BATCH_SIZES, RUNTIMES, compare_with_keras
 
 FORMATS = ("onnx", "saved_model", "tflite")
+# The formats each Keras backend writes, through Keras 3's own `model.export` routes.
+BACKEND_FORMATS = {
+    "tensorflow": FORMATS,  # tf2onnx, tf.saved_model, the TFLite converter
+    "jax": ("saved_model",),  # jax2tf: a TensorFlow graph calling the XLA-compiled JAX function
+    "torch": ("onnx",),  # torch.onnx (the TorchScript exporter keeps the batch dynamic)
+}
 SUFFIXES = {"onnx": ".onnx", "saved_model": "", "tflite": ".tflite"}
-# ONNX opsets that tf2onnx 1.17 converts to (its README: 14 to 18; 13 works for these models).
-ONNX_OPSETS = range(13, 19)
+# ONNX opsets each route converts to: tf2onnx 1.17 (its README: 14 to 18; 13 works for these
+# models) and torch.onnx's TorchScript exporter (up to 20, its default).
+ONNX_OPSETS = {"tensorflow": range(13, 19), "torch": range(13, 21)}
 DEFAULT_TOLERANCE = 1e-4
 # What an ONNX file's input, output and their dynamic batch dimension are called (tf2onnx
 # leaves the TensorFlow names: `images:0`, `Identity:0`, `unk__263`).
 ONNX_NAMES = {"input": "images", "output": "predictions", "batch": "batch"}
 _XLA_MARK = "_XlaMustCompile"
 _NO_INLINE_MARK = "_noinline"
+# What each backend's export needs installed, and the keras-se extras that install it.
 _PACKAGES = {
-    "onnx": ("tf2onnx", "onnxruntime"),
-    "saved_model": (),
-    "tflite": ("ai_edge_litert",),
+    ("tensorflow", "onnx"): (("tf2onnx", "onnxruntime"), "tensorflow-cpu,export"),
+    ("tensorflow", "saved_model"): ((), "tensorflow-cpu,export"),
+    ("tensorflow", "tflite"): (("ai_edge_litert",), "tensorflow-cpu,export"),
+    ("jax", "saved_model"): (("tensorflow",), "jax,tensorflow-cpu,export"),
+    ("torch", "onnx"): (("onnx", "onnxruntime"), "torch,export"),
 }
 
 
@@ -110,10 +125,12 @@ def export(
         path: Where to write: a `.onnx` or `.tflite` file, or a SavedModel folder. Defaults to
             the `.keras` file's path with the format's suffix (`model.onnx`, `model.tflite`,
             `model_saved_model/`); required when `model` is a `keras.Model`.
-        format: `"onnx"` (tf2onnx, checked with onnxruntime), `"saved_model"` (a
-            `serving_default` signature for TF Serving, checked with TensorFlow) or `"tflite"`
-            (checked with the LiteRT interpreter).
-        opset: ONNX opset (13 to 18; tf2onnx's default 15 when None). ONNX only.
+        format: `"onnx"` (tf2onnx, or torch.onnx on the torch backend; checked with
+            onnxruntime), `"saved_model"` (a `serving_default` signature for TF Serving,
+            checked with TensorFlow) or `"tflite"` (checked with the LiteRT interpreter); the
+            current Keras backend must write it (`BACKEND_FORMATS`).
+        opset: ONNX opset (13 to 18 through tf2onnx, default 15; 13 to 20 through torch.onnx,
+            default 20). ONNX only.
         tolerance: Largest max absolute difference from Keras that passes the check (not
             for quantized files, which `max_accuracy_drop` checks).
         overwrite: Replace an existing file or folder at `path`.
@@ -131,7 +148,8 @@ def export(
         An `ExportReport` with the path and the max absolute difference.
 
     Raises:
-        ValueError: bad argument, not a `.keras` file, or the check failed (nothing is written).
+        ValueError: bad argument, a format the Keras backend cannot write, not a `.keras`
+            file, or the check failed (nothing is written).
         FileExistsError: `path` exists and `overwrite` is False.
 
     Example:
@@ -143,17 +161,13 @@ def export(
     """
     import keras  # here, not at the top: `keras-se export --help` answers without it
 
-    _check_options(format, opset, tolerance, seed)
+    backend = keras.backend.backend()
+    _check_options(format, opset, tolerance, seed, backend)
     quantization.check_options(quantize, format, max_accuracy_drop)
     if dataset is not None and quantize is None:
         raise ValueError("`dataset` applies to quantized exports only (`quantize`).")
     path = _output_path(model, path, format, overwrite)
-    requirements.require_tensorflow(
-        "Export",
-        "tf2onnx, SavedModel and LiteRT convert TensorFlow graphs",
-        modules=_PACKAGES[format],
-        extra="export",
-    )
+    requirements.require_modules("Export", *_PACKAGES[backend, format])
     model_path = None
     if not isinstance(model, keras.Model):
         model_path = pathlib.Path(model)
@@ -162,12 +176,13 @@ def export(
     model = float32_copy(model)
     if quantize is not None:
         splits, image_size = quantization.validation_data(model, model_path, dataset, data_dir)
-    import tensorflow as tf
 
     check = None
     with atomic.staged(path) as staging:
         artifact = staging / path.name
-        if format == "onnx":
+        if format == "onnx" and backend == "torch":
+            opset = _write_onnx_from_torch(model, input_shape, artifact, opset)
+        elif format == "onnx":
             opset = _write_onnx(model, input_shape, artifact, opset)
         else:
             saved_model = artifact if format == "saved_model" else staging / "saved_model"
@@ -176,6 +191,8 @@ def export(
                 calibration = quantization.calibration_batches(splits, image_size)
                 artifact.write_bytes(quantization.convert(saved_model, quantize, calibration))
             elif format == "tflite":
+                import tensorflow as tf
+
                 converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
                 artifact.write_bytes(converter.convert())
         difference, scale = compare_with_keras(model, input_shape, artifact, format, seed)
@@ -264,18 +281,26 @@ def default_path(keras_file, format):
     return keras_file.with_suffix(SUFFIXES[format])
 
 
-def _check_options(format, opset, tolerance, seed):
+def _check_options(format, opset, tolerance, seed, backend):
     if format not in FORMATS:
         raise ValueError(f"`format` must be one of {', '.join(FORMATS)}; got {format!r}.")
+    formats = BACKEND_FORMATS.get(backend, ())
+    if format not in formats:
+        raise ValueError(
+            f"`format` {format!r} is not written on the {backend} backend, which exports "
+            f"{' and '.join(formats) or 'no format'}; run with KERAS_BACKEND=tensorflow, which "
+            "exports every format."
+        )
     if opset is not None:
         if format != "onnx":
             raise ValueError(f"`opset` applies to the onnx format only, not to {format!r}.")
         if isinstance(opset, bool) or not isinstance(opset, int):
             raise TypeError(f"`opset` must be an integer, got {opset!r}.")
-        if opset not in ONNX_OPSETS:
+        opsets = ONNX_OPSETS[backend]
+        if opset not in opsets:
             raise ValueError(
-                f"`opset` must be between {ONNX_OPSETS[0]} and {ONNX_OPSETS[-1]} (the ONNX "
-                f"opsets tf2onnx converts to), got {opset}."
+                f"`opset` must be between {opsets[0]} and {opsets[-1]} (the ONNX opsets the "
+                f"{backend} backend's converter writes), got {opset}."
             )
     if (
         isinstance(tolerance, bool)
@@ -431,6 +456,29 @@ def name_onnx_interface(model_proto):
     for value in (graph.input[0], graph.output[0]):
         value.type.tensor_type.shape.dim[0].dim_param = ONNX_NAMES["batch"]
     return model_proto
+
+
+def _write_onnx_from_torch(model, input_shape, path, opset):
+    """Keras' own torch route (`model.export(format="onnx")`: torch.onnx's TorchScript
+    exporter, which keeps the batch dynamic), then the interface named as tf2onnx's.
+
+    The tracer warns at every Python-level shape test of a layer ("the trace might be
+    incorrect"); they are hidden, as the file is run on batches of 1 and 3 before it counts.
+    """
+    import keras
+    import onnx
+
+    images = keras.InputSpec(
+        shape=(None, *input_shape), dtype=model.inputs[0].dtype, name=ONNX_NAMES["input"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.export(
+            str(path), format="onnx", input_signature=[images], opset_version=opset, verbose=False
+        )
+    model_proto = name_onnx_interface(onnx.load(str(path)))
+    path.write_bytes(model_proto.SerializeToString())
+    return model_proto.opset_import[0].version
 
 
 def _collecting(optimizer_class):

@@ -79,3 +79,74 @@ def test_empty_batch_through_selective_kernel_with_onednn(onednn):
     # Eager, graph with unknown shapes, XLA; then a non-empty batch through the same graph.
     expected = [[0, 5, 5, 16]] * 3 + [[2, 5, 5, 16]]
     assert shapes == {"groups=1": expected, "groups=4": expected}
+
+
+BACKEND_EXPORT = """
+import json, sys
+from keras_se import cli
+folder, fmt = sys.argv[1], sys.argv[2]
+codes = {}
+for name in ("se_resnet18", "sknet26"):
+    output = f"{folder}/{name}.onnx" if fmt == "onnx" else f"{folder}/{name}_saved_model"
+    codes[name] = cli.main(["export", f"{folder}/{name}.keras", "--format", fmt, "-o", output])
+print("RESULT " + json.dumps(codes))
+"""
+
+
+@pytest.fixture(scope="module")
+def exported_from_other_backends(tmp_path_factory):
+    """SE-ResNet-18 and SKNet-26 (32x32, 10 classes and their logits, BatchNorm statistics
+    randomized) saved on this backend, then exported by `keras-se export` on JAX (SavedModel)
+    and torch (ONNX)."""
+    from harness import randomize_statistics
+    from keras_se.applications import SEResNet18, SKNet26
+
+    folder = tmp_path_factory.mktemp("backend-export")
+    models = {}
+    for name, constructor in (("se_resnet18", SEResNet18), ("sknet26", SKNet26)):
+        models[name] = constructor(
+            weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None
+        )
+        randomize_statistics(models[name])
+        models[name].save(folder / f"{name}.keras")
+    outputs = {}
+    for backend, fmt in (("jax", "saved_model"), ("torch", "onnx")):
+        code, result, output = run_for_result(
+            [sys.executable, "-c", BACKEND_EXPORT, str(folder), fmt],
+            env={**os.environ, "KERAS_BACKEND": backend},
+            timeout=900,
+        )
+        assert code == 0 and result == {"se_resnet18": 0, "sknet26": 0}, output
+        outputs[backend] = output
+    return folder, models, outputs
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="reads the SavedModels")
+@pytest.mark.parametrize("name", ["se_resnet18", "sknet26"])
+def test_jax_and_torch_exports_match_keras_on_tensorflow(exported_from_other_backends, name):
+    """Each backend's own route, checked by the command against that backend's Keras, then
+    here, independently, in onnxruntime and TensorFlow against this backend's Keras."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+    import tensorflow as tf
+
+    folder, models, outputs = exported_from_other_backends
+    assert f"{name}.onnx (onnx, opset 20): max |onnxruntime - Keras| = " in outputs["torch"]
+    assert f"{name}_saved_model (saved_model): max |TensorFlow - Keras| = " in outputs["jax"]
+    batch = np.random.default_rng(5).standard_normal((4, 32, 32, 3)).astype("float32")
+    expected = keras.ops.convert_to_numpy(models[name](batch, training=False))
+    proto = onnx.load(str(folder / f"{name}.onnx"))
+    (images,), (predictions,) = proto.graph.input, proto.graph.output
+    assert (images.name, predictions.name) == ("images", "predictions")
+    assert images.type.tensor_type.shape.dim[0].dim_param == "batch"
+    session = onnxruntime.InferenceSession(
+        str(folder / f"{name}.onnx"), providers=["CPUExecutionProvider"]
+    )
+    from_torch = session.run(None, {"images": batch})[0]
+    np.testing.assert_allclose(from_torch, expected, atol=1e-4)
+    signature = tf.saved_model.load(str(folder / f"{name}_saved_model")).signatures
+    from_jax = next(iter(signature["serving_default"](images=tf.constant(batch)).values()))
+    np.testing.assert_allclose(from_jax.numpy(), expected, atol=1e-4)
+    # the negative control: other images' outputs are farther apart than the tolerance
+    assert np.abs(from_torch - expected[::-1]).max() > 1e-3

@@ -156,22 +156,31 @@ def test_console_script_runs_on_the_torch_backend(tmp_path):
         "keras-se train: The training job runs on the TensorFlow backend (tf.data and "
         "tf.distribute), but KERAS_BACKEND is 'torch'. Run it with KERAS_BACKEND=tensorflow."
     )
-    # So does export (tf2onnx, SavedModel and LiteRT convert TensorFlow graphs).
-    result = subprocess.run(
-        [executable, "export", "/nonexistent/model.keras", "--format", "onnx", "-o", "m.onnx"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "KERAS_BACKEND": "torch"},
-        cwd=tmp_path,
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        "keras-se export: Export runs on the TensorFlow backend (tf2onnx, SavedModel and LiteRT "
-        "convert TensorFlow graphs), but KERAS_BACKEND is 'torch'. Run it with "
-        "KERAS_BACKEND=tensorflow."
-    )
-    assert list(tmp_path.iterdir()) == []
+    # Export writes ONNX on torch (torch.onnx); a format only TensorFlow writes, or an opset
+    # torch does not, is refused in one line before anything is written.
+    for argv, message in [
+        (
+            ["--format", "tflite", "-o", "m.tflite"],
+            "keras-se export: `format` 'tflite' is not written on the torch backend, which "
+            "exports onnx; run with KERAS_BACKEND=tensorflow, which exports every format.",
+        ),
+        (
+            ["--format", "onnx", "-o", "m.onnx", "--opset", "21"],
+            "keras-se export: `opset` must be between 13 and 20 (the ONNX opsets the torch "
+            "backend's converter writes), got 21.",
+        ),
+    ]:
+        result = subprocess.run(
+            [executable, "export", "/nonexistent/model.keras", *argv],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "KERAS_BACKEND": "torch"},
+            cwd=tmp_path,
+        )
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines()[-1] == message
+        assert list(tmp_path.iterdir()) == []
 
 
 def _console_script():
