@@ -185,9 +185,19 @@ def _export(args):
     print(f"exported {report}")
 
 
-def _evaluate_arguments(parser):
+def _labelled_split_arguments(add):
+    """The model and the labelled images `evaluate` and `inspect` read (as
+    `trained.labelled_batches` takes them)."""
     from keras_se.training.trained import SPLITS
 
+    add("model", help="a run folder of keras-se train, its model.keras, or an ImageNet .keras")
+    add("--dataset", default=None, help="TFDS name or image folder (the run's)")
+    add("--data-dir", default=None, help="TFDS data folder (the run's)")
+    add("--split", choices=SPLITS, default="validation", help="(validation)")
+    add("--batch-size", type=_positive_int, default=64, help="images per batch (64)")
+
+
+def _evaluate_arguments(parser):
     parser.description = (
         "Evaluate the model of a keras-se train run (its folder or its "
         "model.keras) on a split of its dataset (by default the run's own validation "
@@ -198,11 +208,7 @@ def _evaluate_arguments(parser):
         "evaluation transform, as timm's validate.py does."
     )
     add = parser.add_argument
-    add("model", help="a run folder of keras-se train, its model.keras, or an ImageNet .keras")
-    add("--dataset", default=None, help="TFDS name or image folder (the run's)")
-    add("--data-dir", default=None, help="TFDS data folder (the run's)")
-    add("--split", choices=SPLITS, default="validation", help="(validation)")
-    add("--batch-size", type=_positive_int, default=64, help="images per batch (64)")
+    _labelled_split_arguments(add)
     add("-o", "--output", default=None, help="results folder (RUN/evaluation-SPLIT)")
     add("--overwrite", action="store_true", help="replace an earlier evaluation there")
     parser.set_defaults(run=_evaluate)
@@ -240,8 +246,6 @@ def _scale(text):
 
 
 def _inspect_arguments(parser):
-    from keras_se.training.trained import SPLITS
-
     parser.description = (
         "Look inside the attention of a keras-se train run's model (its folder or "
         "model.keras) or of a keras-se ImageNet classifier, on a split of its dataset, as "
@@ -251,10 +255,7 @@ def _inspect_arguments(parser):
         "attention.json."
     )
     add = parser.add_argument
-    add("model", help="a run folder of keras-se train, its model.keras, or an ImageNet .keras")
-    add("--dataset", default=None, help="TFDS name or image folder (the run's)")
-    add("--data-dir", default=None, help="TFDS data folder (the run's)")
-    add("--split", choices=SPLITS, default="validation", help="(validation)")
+    _labelled_split_arguments(add)
     add(
         "--layers",
         nargs="+",
@@ -269,7 +270,6 @@ def _inspect_arguments(parser):
         help="SK analysis: enlargements of the images (1 1.5 2)",
     )
     add("--batches", type=_positive_int, default=None, help="batches of the split to inspect (8)")
-    add("--batch-size", type=_positive_int, default=64, help="images per batch (64)")
     add("-o", "--output", default=None, help="results folder (RUN/inspection-SPLIT)")
     add("--overwrite", action="store_true", help="replace an earlier inspection there")
     parser.set_defaults(run=_inspect)
