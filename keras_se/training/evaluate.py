@@ -15,6 +15,7 @@ import numpy as np
 
 from keras_se import atomic
 from keras_se.layers import common
+from keras_se.training import figures
 from keras_se.training.trained import SPLITS, labelled_batches, open_trained_model
 
 
@@ -56,14 +57,9 @@ def plot_confusion(confusion, class_names, path):
     >>> path.read_bytes()[:4]
     b'\\x89PNG'
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
     confusion = np.asarray(confusion)
     side = min(4 + 0.35 * len(class_names), 24)
-    figure, axis = pyplot.subplots(figsize=(side, side))
+    figure, axis = figures.pyplot().subplots(figsize=(side, side))
     axis.imshow(confusion, cmap="Blues")
     ticks = range(len(class_names))
     axis.set_xticks(ticks, class_names, rotation=90)
@@ -76,10 +72,7 @@ def plot_confusion(confusion, class_names, path):
     elif len(class_names) <= 30:
         for (row, column), count in np.ndenumerate(confusion):
             axis.text(column, row, str(count), ha="center", va="center", fontsize=8)
-    figure.tight_layout()
-    with atomic.atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
-    pyplot.close(figure)
+    figures.save_png(figure, path)
 
 
 def evaluate(

@@ -24,6 +24,7 @@ import numpy as np
 from keras_se import atomic
 from keras_se import inspect as attention_inspect
 from keras_se.layers import SelectiveKernel, SqueezeExcite, common
+from keras_se.training import figures
 from keras_se.training.trained import SPLITS, labelled_batches, open_trained_model
 
 FIGURE_LAYERS = 6  # SE layers shown by default, spread over the depth (the paper shows 6)
@@ -195,22 +196,6 @@ def _write_csv(path, rows):
     atomic.write_text_atomically(path, text.getvalue())
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    return pyplot
-
-
-def _save(figure, path):
-    figure.tight_layout()
-    with atomic.atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
-    _pyplot().close(figure)
-
-
 def plot_excitation(report, path):
     """The mean excitation of every channel per class, one panel per SE layer shown (the
     SENet paper's Fig. 6): the classes with the most images, and all images in black.
@@ -225,7 +210,7 @@ def plot_excitation(report, path):
     >>> path.read_bytes()[:4]
     b'\\x89PNG'
     """
-    pyplot = _pyplot()
+    pyplot = figures.pyplot()
     layers = report["shown"]["squeeze_excite"]
     counts = np.asarray(report["images_per_class"])
     drawn = [i for i in np.argsort(-counts, kind="stable")[:CLASS_CURVES] if counts[i]]
@@ -248,7 +233,7 @@ def plot_excitation(report, path):
         axis.axis("off")
     if layers:
         axes.flat[0].legend(fontsize=6, ncol=2)
-    _save(figure, path)
+    figures.save_png(figure, path)
 
 
 def plot_scale_attention(scale, path):
@@ -265,7 +250,7 @@ def plot_scale_attention(scale, path):
     >>> path.read_bytes()[:4]
     b'\\x89PNG'
     """
-    pyplot = _pyplot()
+    pyplot = figures.pyplot()
     names = list(scale["layers"])
     figure, (by_layer, by_channel) = pyplot.subplots(1, 2, figsize=(12, 4))
     for index, value in enumerate(scale["scales"]):
@@ -287,7 +272,7 @@ def plot_scale_attention(scale, path):
     by_channel.set_title(names[-1], fontsize=9)
     for axis in (by_layer, by_channel):
         axis.legend(title="object scale", fontsize=7)
-    _save(figure, path)
+    figures.save_png(figure, path)
 
 
 def format_summary(report):

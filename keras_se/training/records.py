@@ -11,6 +11,7 @@ import time
 import keras
 
 from keras_se import atomic
+from keras_se.training import figures
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -89,12 +90,7 @@ def plot_history(history, path):
     >>> path.read_bytes()[:4]
     b'\\x89PNG'
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(1, 2, figsize=(10, 4))
+    figure, axes = figures.pyplot().subplots(1, 2, figsize=(10, 4))
     for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
         for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
             if key in history:
@@ -104,7 +100,4 @@ def plot_history(history, path):
         axis.set_title(metric)
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.tight_layout()
-    with atomic.atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
-    pyplot.close(figure)
+    figures.save_png(figure, path)
