@@ -23,15 +23,13 @@ the exported copy of the graph changes.
 """
 
 import dataclasses
-import gc
 import math
 import os
 import pathlib
-import sys
 import warnings
 import zipfile
 
-from keras_se import atomic, integrity, quantization, requirements
+from keras_se import atomic, integrity, memory, onnx_conversion, quantization, requirements
 from keras_se.export_check import CHECK_BATCH_SIZES, RUNTIMES, compare_with_keras
 
 FORMATS = ("onnx", "saved_model", "tflite")
@@ -46,9 +44,6 @@ SUFFIXES = {"onnx": ".onnx", "saved_model": "", "tflite": ".tflite"}
 # models) and torch.onnx's TorchScript exporter (up to 20, its default).
 ONNX_OPSETS = {"tensorflow": range(13, 19), "torch": range(13, 21)}
 DEFAULT_TOLERANCE = 1e-4
-# What an ONNX file's input, output and their dynamic batch dimension are called (tf2onnx
-# leaves the TensorFlow names: `images:0`, `Identity:0`, `unk__263`).
-ONNX_NAMES = {"input": "images", "output": "predictions", "batch": "batch"}
 _XLA_MARK = "_XlaMustCompile"
 _NO_INLINE_MARK = "_noinline"
 # What each backend's export needs installed, and the keras-se extras that install it.
@@ -218,19 +213,9 @@ def export(
         tolerance,
         CHECK_BATCH_SIZES,
         opset,
-        _peak_memory_bytes(),
+        memory.peak_bytes(),
         check,
     )
-
-
-def _peak_memory_bytes():
-    """This process's peak resident memory so far (None where `resource` does not exist)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
 
 
 def load_keras_file(path):
@@ -428,36 +413,6 @@ def _write_saved_model(model, input_shape, folder):
         fingerprinting_utils.write_fingerprint(str(folder))  # its checksum covers the graph
 
 
-def name_onnx_interface(model_proto):
-    """Rename the graph's one input and one output to `ONNX_NAMES` and give their first
-    dimension the symbolic name `batch`, everywhere the graph refers to them.
-
-    Example:
-    >>> import onnx
-    >>> node = onnx.helper.make_node("Relu", ["images:0"], ["Identity:0"])
-    >>> value = lambda name: onnx.helper.make_tensor_value_info(name, 1, ["unk__1", 4])
-    >>> graph = onnx.helper.make_graph([node], "g", [value("images:0")], [value("Identity:0")])
-    >>> model = name_onnx_interface(onnx.helper.make_model(graph))
-    >>> node, output = model.graph.node[0], model.graph.output[0]
-    >>> list(node.input), list(node.output), output.type.tensor_type.shape.dim[0].dim_param
-    (['images'], ['predictions'], 'batch')
-    """
-    graph = model_proto.graph
-    renames = {graph.input[0].name: ONNX_NAMES["input"], graph.output[0].name: ONNX_NAMES["output"]}
-    used = {name for node in graph.node for name in (*node.input, *node.output)}
-    if (used | {t.name for t in graph.initializer}) & (set(renames.values()) - set(renames)):
-        return model_proto  # a graph that already uses the names: left as the converter wrote it
-    for node in graph.node:
-        for names in (node.input, node.output):
-            for index, name in enumerate(names):
-                names[index] = renames.get(name, name)
-    for value in (*graph.input, *graph.output, *graph.value_info):
-        value.name = renames.get(value.name, value.name)
-    for value in (graph.input[0], graph.output[0]):
-        value.type.tensor_type.shape.dim[0].dim_param = ONNX_NAMES["batch"]
-    return model_proto
-
-
 def _write_onnx_from_torch(model, input_shape, path, opset):
     """Keras' own torch route (`model.export(format="onnx")`: torch.onnx's TorchScript
     exporter, which keeps the batch dynamic), then the interface named as tf2onnx's.
@@ -469,226 +424,31 @@ def _write_onnx_from_torch(model, input_shape, path, opset):
     import onnx
 
     images = keras.InputSpec(
-        shape=(None, *input_shape), dtype=model.inputs[0].dtype, name=ONNX_NAMES["input"]
+        shape=(None, *input_shape),
+        dtype=model.inputs[0].dtype,
+        name=onnx_conversion.ONNX_NAMES["input"],
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.export(
             str(path), format="onnx", input_signature=[images], opset_version=opset, verbose=False
         )
-    model_proto = name_onnx_interface(onnx.load(str(path)))
+    model_proto = onnx_conversion.name_onnx_interface(onnx.load(str(path)))
     path.write_bytes(model_proto.SerializeToString())
     return model_proto.opset_import[0].version
 
 
-def detach_attributes(graph):
-    """Give every node of a tf2onnx graph attributes of its own and an empty NodeProto.
-
-    A tf2onnx node keeps its attributes as views into its NodeProto, and every optimizer pass
-    rewrites that NodeProto's attributes from them (`update_proto`): with protobuf's arenas
-    the earlier copies stay alive as long as a view into them does, so every constant (the
-    weights) piles up pass after pass. Copied out, the old NodeProtos are freed; `update_proto`
-    rebuilds the attributes whenever tf2onnx needs them.
-
-    Example:
-    >>> import onnx
-    >>> from tf2onnx.graph import Graph
-    >>> node = onnx.helper.make_node("Relu", ["x"], ["y"], name="relu", alpha=1.0)
-    >>> graph = Graph([node], output_shapes={}, dtypes={}, opset=15, output_names=["y"])
-    >>> detach_attributes(graph)
-    >>> relu = graph.get_node_by_name("relu")
-    >>> relu.get_attr_value("alpha"), len(relu.op.attribute), relu.input
-    (1.0, 0, ['x'])
-    """
-    import onnx
-
-    for node in graph.get_nodes():
-        attributes = {}
-        for name, value in node.attr.items():
-            attributes[name] = onnx.AttributeProto()
-            attributes[name].CopyFrom(value)
-        old = node.op
-        fresh = onnx.NodeProto(name=old.name, op_type=old.op_type, domain=old.domain)
-        fresh.input.extend(old.input)
-        fresh.output.extend(old.output)
-        node._attr, node._op = attributes, fresh
-
-
-def _collecting(optimizer_class):
-    """An ONNX graph optimizer that frees its garbage when it is done.
-
-    tf2onnx's optimizer passes (two dozen per conversion) each leave a copy of every constant
-    (the model's weights) in reference cycles that Python collects only now and then, and in
-    the protobuf arenas of the nodes (`detach_attributes`): without this, SE-ResNet-50 peaked
-    at 8 GB for 112 MB of weights.
-    """
-
-    def optimizer():
-        instance = optimizer_class()
-        optimize = instance.optimize
-
-        def optimize_and_collect(graph, iteration):
-            try:
-                return optimize(graph, iteration)
-            finally:
-                detach_attributes(graph)
-                _release_memory()
-
-        instance.optimize = optimize_and_collect
-        return instance
-
-    return optimizer
-
-
 def _write_onnx(model, input_shape, path, opset):
-    """tf2onnx's `from_graph_def`, step by step, so that its working copies of the weights are
-    freed as soon as each step is done.
-
-    The objects that exist before the conversion (Keras, TensorFlow, the model) are frozen out
-    of Python's collections meanwhile (`gc.freeze`), so that each collection looks at the
-    converter's objects only: a fraction of a second instead of a second or more each.
-    """
-    gc.freeze()
-    try:
-        return _convert_to_onnx(model, input_shape, path, opset)
-    finally:
-        gc.unfreeze()
-
-
-def _release_memory():
-    """Collect garbage and hand the freed heap back to the system (glibc keeps it otherwise,
-    and the next step's peak comes on top)."""
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def frozen_graph_def(concrete):
-    """The GraphDef of a concrete function with its variables as constants.
-
-    TensorFlow's `convert_variables_to_constants_v2` also builds and registers a new concrete
-    function from that GraphDef, which keeps several more copies of the weights alive in the
-    eager context (0.9 GB for SE-ResNet-50's 112 MB); only the GraphDef is needed here.
-
-    Example:
-    >>> import tensorflow as tf
-    >>> weight = tf.Variable([2.0])
-    >>> concrete = tf.function(lambda x: x * weight).get_concrete_function(tf.TensorSpec([1]))
-    >>> sorted(node.op for node in frozen_graph_def(concrete).node)
-    ['Const', 'Identity', 'Identity', 'Mul', 'NoOp', 'Placeholder']
-    """
-    from tensorflow.python.framework import convert_to_constants
-
-    data = convert_to_constants._FunctionConverterDataInEager(
-        func=concrete, lower_control_flow=False, aggressive_inlining=True
-    )
-    graph_def, _ = convert_to_constants._replace_variables_by_constants(converter_data=data)
-    return graph_def
-
-
-def optimize_without_weights(graph_def, input_names, output_names, threshold=65536):
-    """tf2onnx's Grappler pass (constant folding, function inlining) with the large constants
-    (the weights) set aside as placeholders meanwhile, and put back after.
-
-    Grappler copies the graph it is given about eight times (serialized, parsed, as tensors,
-    optimized, serialized back): 1.1 GB for SE-ResNet-50's weights, which it does not need to
-    see. Constants of `threshold` bytes or more stay out; the rest (BatchNorm vectors, shapes)
-    fold as before.
-
-    Example:
-    >>> import numpy as np, tensorflow as tf
-    >>> kernel = np.arange(128 * 256, dtype="float32").reshape(128, 256)
-    >>> graph = tf.function(lambda x: x @ tf.constant(kernel)).get_concrete_function(
-    ...     tf.TensorSpec([1, 128], name="x")).graph.as_graph_def()
-    >>> optimized = optimize_without_weights(graph, ["x:0"], ["Identity:0"], threshold=1024)
-    >>> [len(n.attr["value"].tensor.tensor_content) for n in optimized.node if n.op == "Const"]
-    [131072]
-    """
+    """tf2onnx on the model's graph (`keras_se.onnx_conversion`), with the XLA marks dropped."""
     import tensorflow as tf
-    from tensorflow.core.framework import graph_pb2, tensor_pb2
     from tf2onnx import tf_loader
-
-    weights, light = {}, graph_pb2.GraphDef()
-    light.versions.CopyFrom(graph_def.versions)
-    light.library.CopyFrom(graph_def.library)
-    for node in graph_def.node:
-        value = node.attr["value"].tensor if node.op == "Const" else None
-        if value is None or len(value.tensor_content) < threshold:
-            light.node.add().CopyFrom(node)
-            continue
-        weights[node.name] = tensor_pb2.TensorProto()
-        weights[node.name].CopyFrom(value)
-        placeholder = light.node.add(name=node.name, op="Placeholder", device=node.device)
-        placeholder.attr["dtype"].type = value.dtype
-        placeholder.attr["shape"].shape.CopyFrom(value.tensor_shape)
-    graph_def.Clear()
-    _release_memory()
-    with tf.Graph().as_default():
-        light = tf_loader.tf_optimize(input_names, output_names, light)
-    for node in light.node:
-        if node.op == "Placeholder" and node.name in weights:
-            node.op = "Const"
-            del node.attr["shape"]
-            node.attr["value"].tensor.CopyFrom(weights.pop(node.name))
-    return light
-
-
-def _convert_to_onnx(model, input_shape, path, opset):
-    import tensorflow as tf
-    import tf2onnx
-    from onnx import helper
-    from tf2onnx import constants, optimizer, tf_loader, tfonnx
 
     function = tf.function(lambda images: model(images, training=False))
     concrete = function.get_concrete_function(_input_spec(model, input_shape))
     input_names = [concrete.inputs[0].name]  # the images; the other inputs are captures
     output_names = [tensor.name for tensor in concrete.outputs]
-    graph_def = tf_loader.fix_freezing_errors_part2(frozen_graph_def(concrete))
+    graph_def = tf_loader.fix_freezing_errors_part2(onnx_conversion.frozen_graph_def(concrete))
     del function, concrete
-    _release_memory()
-    drop_xla_compile_marks(graph_def)
     # With the XLA marks gone, TensorFlow's optimizer inlines the grouped convolutions.
-    graph_def = optimize_without_weights(graph_def, input_names, output_names)
-    _release_memory()
-    with tf.Graph().as_default() as tf_graph:
-        tf.import_graph_def(graph_def, name="")
-        del graph_def
-        onnx_graph = tfonnx.process_tf_graph(
-            tf_graph,
-            continue_on_error=True,
-            opset=opset,
-            input_names=input_names,
-            output_names=output_names,
-        )
-    del tf_graph
-    _release_memory()
-    passes = {name: _collecting(cls) for name, cls in optimizer._get_optimizers().items()}
-    onnx_graph = optimizer.optimize_graph(onnx_graph, catch_errors=True, optimizers=passes)
-    # tf2onnx's `Graph.make_model`, with the converter's graph freed before the ModelProto
-    # copies the GraphProto (three copies of the weights alive at once instead of five).
-    graph_proto = onnx_graph.make_graph("converted from Keras by keras-se")
-    opset = onnx_graph.opset
-    opset_imports = [
-        helper.make_opsetid(constants.ONNX_DOMAIN, opset),
-        constants.AI_ONNX_ML_OPSET,
-        *(onnx_graph.extra_opset or []),
-    ]
-    del onnx_graph
-    _release_memory()
-    model_proto = helper.make_model(
-        graph_proto,
-        producer_name="tf2onnx",
-        producer_version=tf2onnx.__version__,
-        opset_imports=opset_imports,
-    )
-    model_proto.ir_version = constants.OPSET_TO_IR_VERSION.get(opset, model_proto.ir_version)
-    del graph_proto
-    _release_memory()
-    path.write_bytes(name_onnx_interface(model_proto).SerializeToString())
-    del model_proto
-    _release_memory()
-    return opset
+    drop_xla_compile_marks(graph_def)
+    return onnx_conversion.convert(graph_def, input_names, output_names, path, opset)

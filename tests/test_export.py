@@ -1,6 +1,7 @@
 """Export to ONNX, SavedModel and TFLite: parity with Keras for one model of every family (the
 grouped-convolution ones explicitly), dynamic batch, the CLI, and bad input."""
 
+import collections
 import os
 import resource
 import shutil
@@ -14,6 +15,7 @@ import onnx
 import onnxruntime
 import pytest
 import tensorflow as tf
+import tf2onnx
 from ai_edge_litert.interpreter import Interpreter
 from harness import random_batch, randomize_statistics, to_numpy
 from keras_se.applications.resnet import ResNet
@@ -205,6 +207,44 @@ def test_grouped_convolutions_become_plain_onnx_convs(exported, family):
         if attribute.name == "group"
     }
     assert GROUPS[family] in groups, groups
+
+
+@pytest.mark.parametrize(
+    "family", ["se_resnet18", "senet154_grouped", "sknet_grouped", "se_mobilenet_v2"]
+)
+def test_onnx_graph_is_the_one_tf2onnx_builds_with_the_weights_inside(
+    family_models, exported, family
+):
+    """keras-se converts with the weights set aside (`keras_se.onnx_conversion`), then does to
+    them what tf2onnx does to constants. tf2onnx's own conversion, weights inside, is the
+    reference: no node or parameter more (BatchNorm folded into every convolution, kernel
+    layouts applied, the SK branches' equal kernels stored once), the same outputs."""
+    model = family_models[family]
+    report, _ = exported(family, "onnx")
+    ours = onnx.load(str(report.path)).graph
+    spec = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="images")]
+    function = tf.function(lambda images: model(images, training=False))
+    reference, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=15)
+
+    def operations(graph):
+        return collections.Counter(node.op_type for node in graph.node)
+
+    def parameters(graph):
+        return sum(int(np.prod(tensor.dims)) for tensor in graph.initializer)
+
+    assert operations(ours)["Conv"] == operations(reference.graph)["Conv"] > 0
+    assert not operations(ours) - operations(reference.graph), operations(ours)
+    # At most a Reshape's shape vector fewer (a kernel reshape tf2onnx leaves in the graph).
+    assert 0 <= parameters(reference.graph) - parameters(ours) <= 8
+    assert [value.name for value in ours.input] == ["images"]
+    batch = random_batch((2, *model.input_shape[1:]), seed=5)
+    theirs = onnxruntime.InferenceSession(reference.SerializeToString())
+    np.testing.assert_allclose(
+        run_exported(report.path, "onnx", batch),
+        theirs.run(None, {theirs.get_inputs()[0].name: batch})[0],
+        rtol=0,
+        atol=1e-5,
+    )
 
 
 def test_saved_model_runs_without_xla_and_has_a_serving_signature(exported):
