@@ -441,14 +441,23 @@ def _write_onnx_from_torch(model, input_shape, path, opset):
 def _write_onnx(model, input_shape, path, opset):
     """tf2onnx on the model's graph (`keras_se.onnx_conversion`), with the XLA marks dropped."""
     import tensorflow as tf
-    from tf2onnx import tf_loader
 
     function = tf.function(lambda images: model(images, training=False))
     concrete = function.get_concrete_function(_input_spec(model, input_shape))
     input_names = [concrete.inputs[0].name]  # the images; the other inputs are captures
     output_names = [tensor.name for tensor in concrete.outputs]
+    # Passed on without a name here, so that the converter frees the GraphDef (as large as
+    # the weights) as soon as it has set the weights aside.
+    return onnx_conversion.convert(
+        _frozen_without_xla_marks(concrete), input_names, output_names, path, opset
+    )
+
+
+def _frozen_without_xla_marks(concrete):
+    """The frozen GraphDef of a concrete function, its XLA marks dropped: TensorFlow's
+    optimizer then inlines the grouped convolutions."""
+    from tf2onnx import tf_loader
+
     graph_def = tf_loader.fix_freezing_errors_part2(onnx_conversion.frozen_graph_def(concrete))
-    del function, concrete
-    # With the XLA marks gone, TensorFlow's optimizer inlines the grouped convolutions.
     drop_xla_compile_marks(graph_def)
-    return onnx_conversion.convert(graph_def, input_names, output_names, path, opset)
+    return graph_def

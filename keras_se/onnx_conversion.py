@@ -64,6 +64,8 @@ def convert(graph_def, input_names, output_names, path, opset):
     fold_into_convolutions(model_proto.graph, arrays)
     merge_duplicate_weights(model_proto.graph, arrays)
     write_onnx(name_onnx_interface(model_proto), arrays, path)
+    del model_proto
+    memory.release()
     return opset
 
 
