@@ -195,6 +195,29 @@ def check_weights_fit(owner, count):
         )
 
 
+def fresh_initializer(initializer):
+    """A new instance of `initializer`, for a sublayer or weight of its own.
+
+    An unseeded Keras initializer picks its seed when it is created, so one instance draws the
+    same values at every call: sublayers sharing it would start with equal weights (or, for
+    other shapes, the same numbers reshaped). `keras.layers.MultiHeadAttention` clones its
+    initializers per sublayer for the same reason. A seeded initializer keeps its seed; an
+    initializer that is a plain function is returned as it is.
+
+    Example:
+    >>> import numpy as np
+    >>> shared = keras.initializers.GlorotUniform()
+    >>> bool(np.array_equal(shared((2, 2)), shared((2, 2))))
+    True
+    >>> first, second = fresh_initializer(shared), fresh_initializer(shared)
+    >>> bool(np.array_equal(first((2, 2)), second((2, 2))))
+    False
+    """
+    if not isinstance(initializer, keras.initializers.Initializer):
+        return initializer
+    return initializer.__class__.from_config(initializer.get_config())
+
+
 def channel_axis(data_format):
     """The channel axis of a feature map in `data_format`."""
     return -1 if data_format == "channels_last" else 1

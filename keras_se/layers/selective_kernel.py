@@ -276,7 +276,7 @@ class SelectiveKernel(keras.layers.Layer):
                 dilation_rate=plan.conv_dilation,
                 groups=self.groups,
                 use_bias=False,
-                kernel_initializer=self.kernel_initializer,
+                kernel_initializer=common.fresh_initializer(self.kernel_initializer),
                 kernel_regularizer=self.kernel_regularizer,
                 data_format=self.data_format,
                 name=f"branch{index}_conv",
@@ -290,17 +290,20 @@ class SelectiveKernel(keras.layers.Layer):
 
         attention_dtype = common.attention_dtype(self.compute_dtype)
         dense = dict(
-            use_bias=False,
-            kernel_initializer=self.kernel_initializer,
-            kernel_regularizer=self.kernel_regularizer,
-            dtype=attention_dtype,
+            use_bias=False, kernel_regularizer=self.kernel_regularizer, dtype=attention_dtype
         )
         self.attention_reduce = keras.layers.Dense(
-            self.attention_channels_, name="attention_reduce", **dense
+            self.attention_channels_,
+            name="attention_reduce",
+            kernel_initializer=common.fresh_initializer(self.kernel_initializer),
+            **dense,
         )
         self.attention_norm = self._norm("attention_norm", -1, attention_dtype)
         self.attention_select = keras.layers.Dense(
-            self.branches * filters, name="attention_select", **dense
+            self.branches * filters,
+            name="attention_select",
+            kernel_initializer=common.fresh_initializer(self.kernel_initializer),
+            **dense,
         )
         self.attention_reduce.build((None, filters))
         self.attention_norm.build((None, self.attention_channels_))

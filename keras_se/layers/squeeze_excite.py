@@ -107,8 +107,8 @@ class SqueezeExcite(keras.layers.Layer):
     def _weight_kwargs(self, dtype):
         return dict(
             use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer,
-            bias_initializer=self.bias_initializer,
+            kernel_initializer=common.fresh_initializer(self.kernel_initializer),
+            bias_initializer=common.fresh_initializer(self.bias_initializer),
             kernel_regularizer=self.kernel_regularizer,
             bias_regularizer=self.bias_regularizer,
             dtype=dtype,
@@ -141,7 +141,7 @@ class SqueezeExcite(keras.layers.Layer):
             self.spatial_kernel = self.add_weight(
                 name="spatial_kernel",
                 shape=(channels,),
-                initializer=self.kernel_initializer,
+                initializer=common.fresh_initializer(self.kernel_initializer),
                 regularizer=self.kernel_regularizer,
                 dtype=gate_dtype,
                 autocast=False,
@@ -151,7 +151,7 @@ class SqueezeExcite(keras.layers.Layer):
                 self.spatial_bias = self.add_weight(
                     name="spatial_bias",
                     shape=(),
-                    initializer=self.bias_initializer,
+                    initializer=common.fresh_initializer(self.bias_initializer),
                     regularizer=self.bias_regularizer,
                     dtype=gate_dtype,
                     autocast=False,

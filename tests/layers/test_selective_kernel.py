@@ -275,3 +275,25 @@ def test_integer_feature_maps_are_refused():
     images = np.ones((1, 4, 4, 8), "int32")
     with pytest.raises(TypeError, match="expects floating-point feature maps, got int32"):
         SelectiveKernel(filters=8, min_channels=4)(images)
+
+
+def built_weights(seed, **kwargs):
+    keras.utils.set_random_seed(seed)
+    layer = SelectiveKernel(16, **kwargs)
+    layer.build((None, 9, 9, 16))
+    return {weight.path.split("/", 1)[1]: to_numpy(weight) for weight in layer.weights}
+
+
+@pytest.mark.parametrize("initializer", ["glorot_uniform", keras.initializers.HeNormal()])
+def test_branches_and_attention_start_from_weights_of_their_own(initializer):
+    """One initializer instance draws the same numbers at every call; each branch and each
+    attention kernel gets its own, and the same random seed still builds the same layer."""
+    weights = built_weights(0, kernel_initializer=initializer)
+    first, second = weights["branch0_conv/kernel"], weights["branch1_conv/kernel"]
+    assert first.shape == second.shape and not np.allclose(first, second)
+    reduce, select = (weights[f"attention_{name}/kernel"].ravel() for name in ("reduce", "select"))
+    assert not np.allclose(reduce, select[: reduce.size] * reduce.std() / select.std())
+    again = built_weights(0, kernel_initializer=initializer)
+    assert all(np.array_equal(weights[name], again[name]) for name in weights)
+    other_seed = built_weights(1, kernel_initializer=initializer)
+    assert not np.allclose(weights["branch0_conv/kernel"], other_seed["branch0_conv/kernel"])

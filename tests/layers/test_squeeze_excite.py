@@ -212,3 +212,20 @@ def test_integer_feature_maps_are_refused_instead_of_gated_to_zero():
     with pytest.raises(TypeError, match="expects floating-point feature maps, got int32"):
         SqueezeExcite()(images)
     assert SqueezeExcite()(images.astype("float32")).shape == (1, 4, 4, 8)
+
+
+def test_reduce_and_expand_start_from_weights_of_their_own():
+    """One initializer instance draws the same numbers at every call: the reduce (24x6) and
+    expand (6x24) kernels would hold the same numbers reshaped. Each gets its own, and the
+    same random seed still builds the same layer."""
+
+    def kernels(seed):
+        keras.utils.set_random_seed(seed)
+        layer = SqueezeExcite(ratio=4)
+        layer.build((None, 5, 5, 24))
+        return [to_numpy(dense.kernel).ravel() for dense in (layer.reduce, layer.expand)]
+
+    reduce, expand = kernels(0)
+    assert reduce.shape == expand.shape and not np.allclose(reduce, expand)
+    assert all(np.array_equal(a, b) for a, b in zip(kernels(0), [reduce, expand], strict=True))
+    assert not np.allclose(kernels(1)[0], reduce)
