@@ -121,7 +121,8 @@ class SelectiveKernel(keras.layers.Layer):
         activation: activation after each branch's BN and in the attention. Default `"relu"`.
         norm_momentum: momentum of the BatchNorm layers (0.9 matches PyTorch's 0.1).
         norm_epsilon: epsilon of the BatchNorm layers (1e-5 as PyTorch and Caffe).
-        kernel_initializer: initializer of the convolution and attention kernels.
+        kernel_initializer: initializer of the convolution and attention kernels (each kernel
+            draws from a copy of its own, so the branches do not start equal).
         kernel_regularizer: regularizer of the convolution and attention kernels.
         data_format: `"channels_last"` or `"channels_first"`; defaults to
             `keras.config.image_data_format()`.

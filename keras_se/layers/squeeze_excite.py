@@ -49,7 +49,7 @@ class SqueezeExcite(keras.layers.Layer):
             and a gate per position) or `"concurrent"` (scSE: the sum of the cSE and sSE
             outputs, Roy et al. 2018).
         use_bias: whether the fully connected layers and the spatial convolution have biases.
-        kernel_initializer: initializer of the kernels.
+        kernel_initializer: initializer of the kernels (each from a copy of its own).
         bias_initializer: initializer of the biases.
         kernel_regularizer: regularizer of the kernels.
         bias_regularizer: regularizer of the biases.
