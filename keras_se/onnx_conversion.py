@@ -1,8 +1,8 @@
 """TensorFlow graphs to ONNX through tf2onnx, in memory bounded by the model.
 
 tf2onnx converts and optimizes a graph with its weights inside it, and its two dozen optimizer
-passes copied them again and again (SE-ResNet-50, 112 MB of weights, peaked at 8 GB; SENet-154
-at about 18 GB). Here the weights are set aside before TensorFlow's graph optimizer runs
+passes copied them again and again (SE-ResNet-50, 112 MB of weights, peaked at 12.5 GB;
+SENet-154 at about 18 GB). Here the weights are set aside before TensorFlow's graph optimizer runs
 (`set_weights_aside`) and enter the converter as graph inputs, so neither Grappler nor tf2onnx
 ever holds them; what tf2onnx would have done to them as constants is then done to the numpy
 arrays: the kernels' layout changes (`take_weights`), the BatchNorm scales and shifts folded
