@@ -363,7 +363,8 @@ def float32_copy(model):
 def _input_spec(model, input_shape):
     import tensorflow as tf
 
-    return tf.TensorSpec((None, *input_shape), model.inputs[0].dtype, name="images")
+    name = onnx_conversion.ONNX_NAMES["input"]
+    return tf.TensorSpec((None, *input_shape), model.inputs[0].dtype, name=name)
 
 
 def drop_xla_compile_marks(graph_def):

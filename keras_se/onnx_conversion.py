@@ -330,7 +330,11 @@ def write_onnx(model_proto, arrays, path):
     op_type: "Add"
     )
     """
+    import onnx
     from onnx import numpy_helper
+
+    initializer = onnx.GraphProto.DESCRIPTOR.fields_by_name["initializer"].number
+    graph_field = onnx.ModelProto.DESCRIPTOR.fields_by_name["graph"].number
 
     def field(number, length):  # a length-delimited field's tag and length
         return _varint(number << 3 | 2) + _varint(length)
@@ -340,14 +344,14 @@ def write_onnx(model_proto, arrays, path):
     lengths = [numpy_helper.from_array(array, name).ByteSize() for name, array in arrays.items()]
     graph_head = graph.SerializeToString()
     model_head = _without_field(model_proto, "graph").SerializeToString()
-    graph_length = len(graph_head) + sum(len(field(5, n)) + n for n in lengths)
+    graph_length = len(graph_head) + sum(len(field(initializer, n)) + n for n in lengths)
     with open(path, "wb") as file:
         file.write(model_head)
-        file.write(field(7, graph_length))
+        file.write(field(graph_field, graph_length))
         file.write(graph_head)
         for name in list(arrays):
             tensor = numpy_helper.from_array(arrays.pop(name), name).SerializeToString()
-            file.write(field(5, len(tensor)))
+            file.write(field(initializer, len(tensor)))
             file.write(tensor)
 
 
